@@ -1,0 +1,82 @@
+"""``course-grade SUBMISSIONS`` (or ``python -m course_lib.grading SUBMISSIONS``).
+
+Input: ``SUBMISSIONS/<student>/<NN_name>.ipynb``, one folder per student, the notebook named
+exactly as the exercise. Output, per assignment, in ``--out`` (default ``grading/``):
+
+- ``<NN_name>/grades.csv``: a row per student: a column per autograded check, the autograded
+  total and maximum, an empty column per manual criterion for you to fill in, and a status;
+- ``<NN_name>/feedback/<student>.md``: what passed, what failed and why, the points;
+- ``<NN_name>/summary.md`` and ``summary.png``: score distribution and pass rate per check.
+
+A broken or missing notebook gets a status in its row; it never stops the class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from course_lib.grading.report import write_reports
+from course_lib.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
+
+
+def grade_class(submissions: Path, assignment: Assignment, out: Path, limits: Limits = Limits(),
+                jobs: int | None = None, progress=print) -> list[SubmissionResult]:
+    """Grade every student folder in ``submissions`` for ``assignment``; write the reports."""
+    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    results = []
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits): s
+                   for s in students}
+        for done, future in enumerate(as_completed(futures), 1):
+            result = future.result()
+            results.append(result)
+            maximum = sum(assignment.rubric.autograded_points.values())
+            progress(f"[{done}/{len(students)}] {result.student}: {result.total:g}/{maximum:g} ({result.status})")
+    write_reports(results, assignment, out / assignment.name)
+    return sorted(results, key=lambda r: r.student)
+
+
+def _assignments_in(submissions: Path, solutions: Path) -> list[str]:
+    handed_in = {p.stem for p in submissions.glob("*/*.ipynb")}
+    return sorted(p.stem for p in solutions.glob("*.ipynb") if p.stem in handed_in)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    parser.add_argument("--assignment", action="append", metavar="NN_name",
+                        help="grade only this exercise (repeatable); default: every exercise handed in")
+    parser.add_argument("--course", type=Path, default=Path.cwd(),
+                        help="course folder holding solutions/ and rubrics/ (default: current folder)")
+    parser.add_argument("--out", type=Path, default=Path("grading"), help="where to write (default: grading/)")
+    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
+    parser.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout, help="seconds per cell")
+    parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory cap per submission")
+    parser.add_argument("--submission-timeout", type=int, default=Limits.submission_timeout,
+                        help="seconds for one whole notebook")
+    args = parser.parse_args(argv)
+
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder; expected SUBMISSIONS/<student>/<NN_name>.ipynb")
+    solutions, rubrics = args.course / "solutions", args.course / "rubrics"
+    if not solutions.is_dir():
+        parser.error(f"no solutions/ folder in {args.course}; run from the course folder or pass --course")
+    names = args.assignment or _assignments_in(args.submissions, solutions)
+    if not names:
+        parser.error(f"no notebook in {args.submissions}/<student>/ is named like an exercise in {solutions}")
+    limits = Limits(args.cell_timeout, args.memory_mb, args.submission_timeout)
+    for name in names:
+        try:
+            assignment = Assignment.load(name, solutions, rubrics)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
+        print(f"Grading {name} ...", file=sys.stderr)
+        grade_class(args.submissions, assignment, args.out, limits, args.jobs,
+                    progress=lambda line: print(line, file=sys.stderr))
+        print(f"Wrote {args.out / name}/grades.csv, feedback/ and summary.md", file=sys.stderr)
+    return 0

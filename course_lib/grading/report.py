@@ -1,0 +1,103 @@
+"""What the grader writes for one assignment: grades.csv, feedback per student, a class summary."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course_lib.grading.runner import Assignment, SubmissionResult  # noqa: E402
+
+
+def safe_name(student: str) -> str:
+    """A file name for a student's folder name (``Ana María/`` -> ``Ana_María``)."""
+    return re.sub(r"[^\w.-]+", "_", student).strip("._") or "student"
+
+
+def write_reports(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    results = sorted(results, key=lambda r: r.student)
+    write_csv(results, assignment, out / "grades.csv")
+    (out / "feedback").mkdir(exist_ok=True)
+    for result in results:
+        (out / "feedback" / f"{safe_name(result.student)}.md").write_text(feedback_markdown(result, assignment))
+    write_summary(results, assignment, out)
+
+
+def write_csv(results: list[SubmissionResult], assignment: Assignment, path: Path) -> None:
+    """One row per student: a column per grade id, the autograded total, empty manual columns."""
+    auto = list(assignment.rubric.autograded_points)
+    manual = [criterion.grade_id for criterion in assignment.rubric.manual]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *auto, "autograded_total", "autograded_max", *manual, "status"])
+        maximum = sum(assignment.rubric.autograded_points.values())
+        for r in results:
+            writer.writerow([r.student, *(_number(r.cells[g].points) for g in auto), _number(r.total),
+                             _number(maximum), *([""] * len(manual)), r.status])
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
+    maximum = sum(assignment.rubric.autograded_points.values())
+    lines = [f"# Feedback: {assignment.name}", "", f"Student: {result.student}  ",
+             f"Status: {result.status}  ", f"Automatically graded points: {result.total:g} / {maximum:g}", "",
+             "| check | result | points |", "|---|---|---|"]
+    for cell in result.cells.values():
+        lines.append(f"| {cell.grade_id} | {cell.outcome} | {cell.points:g} / {cell.max_points:g} |")
+    failed = [cell for cell in result.cells.values() if cell.outcome != "passed"]
+    if failed:
+        lines += ["", "## What did not pass, and why", ""]
+        for cell in failed:
+            why = cell.message or ("The check did not run (the notebook stopped before it)."
+                                   if cell.outcome == "not run" else "No details.")
+            lines += [f"### {cell.grade_id}", "", "```", why, "```", ""]
+    if assignment.rubric.manual:
+        lines += ["", "## Written answers (graded by your instructor)", ""]
+        for criterion in assignment.rubric.manual:
+            answer = result.answers.get(criterion.grade_id, "").strip() or "(no answer found)"
+            lines += [f"### {criterion.grade_id} ({criterion.points:g} points)", "", answer, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_summary(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
+    """``summary.md`` (score distribution, pass rate per check, statuses) and ``summary.png``."""
+    maximum = sum(assignment.rubric.autograded_points.values())
+    graded = [r for r in results if r.status.startswith("graded")]
+    scores = [r.total for r in graded]
+    rates = {g: (sum(r.cells[g].outcome == "passed" for r in graded) / len(graded) if graded else 0.0)
+             for g in assignment.rubric.autograded_points}
+    lines = [f"# Class summary: {assignment.name}", "", f"Submissions: {len(results)}; graded: {len(graded)}", ""]
+    if scores:
+        ordered = sorted(scores)
+        lines += [f"Autograded score (out of {maximum:g}): mean {sum(scores) / len(scores):.1f}, "
+                  f"median {ordered[len(ordered) // 2]:g}, min {ordered[0]:g}, max {ordered[-1]:g}", ""]
+    lines += ["| check | points | pass rate |", "|---|---|---|"]
+    lines += [f"| {g} | {assignment.rubric.autograded_points[g]:g} | {rate:.0%} |" for g, rate in rates.items()]
+    problems = [r for r in results if r.status != "graded"]
+    if problems:
+        lines += ["", "## Submissions that need a look", "", "| student | status |", "|---|---|"]
+        lines += [f"| {r.student} | {r.status} |" for r in problems]
+    lines += ["", "![score distribution and pass rates](summary.png)"]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    _plot_summary(scores, maximum, rates, assignment.name, out / "summary.png")
+
+
+def _plot_summary(scores: list[float], maximum: float, rates: dict[str, float], name: str, path: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    left.hist(scores, bins=min(20, max(5, int(maximum) + 1)), range=(0, maximum), color="tab:blue", edgecolor="white")
+    left.set(xlabel=f"autograded points (out of {maximum:g})", ylabel="students",
+             title=f"{name}: score distribution ({len(scores)} graded)")
+    right.barh(list(rates), [100 * r for r in rates.values()], color="tab:green")
+    right.set(xlabel="students who passed (%)", xlim=(0, 100), title="Pass rate per check")
+    right.invert_yaxis()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,316 @@
+"""Rubrics: the points of every graded cell of an exercise, and the criteria for written answers.
+
+A rubric lives in ``rubrics/NN_name.yml`` next to the solution notebook
+``solutions/NN_name.ipynb``. Its schema::
+
+    notebook: 01_performance_fundamentals.ipynb   # file name in solutions/ and exercises/
+    title: Performance fundamentals               # shown at the top of the rendered rubric
+    total: 20                                     # optional; if given, must equal the sum
+    autograded:                                   # one entry per test cell (may be empty)
+      - grade_id: percentile_visible              # the cell's nbgrader grade_id
+        points: 2                                 # a positive number, equal to the cell's
+        description: percentile matches numpy on the visible cases
+    manual:                                       # one entry per written answer (may be empty)
+      - grade_id: slo_answer
+        points: 4
+        criterion: What the written answer is judged on.
+        levels:                                   # must include 0 and the full points;
+          - {points: 4, descriptor: What a full answer does.}
+          - {points: 0, descriptor: Missing or off topic.}
+
+Every key is required except ``total``; unknown keys are errors (they are usually typos).
+:func:`check_rubric_matches` compares a rubric with the nbgrader metadata of its notebook,
+and :meth:`Rubric.to_markdown` renders the table that ``course-exercises`` writes to
+``rubrics/NN_name.md``.
+
+>>> rubric = parse_rubric({"notebook": "00_demo.ipynb", "title": "Demo",
+...     "autograded": [{"grade_id": "a", "points": 2, "description": "a works"}], "manual": []})
+>>> rubric.autograded_points, rubric.total
+({'a': 2.0}, 2.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from nbformat import NotebookNode
+
+from course_lib.authoring import cell_points, cell_role, grade_id
+
+__all__ = [
+    "RubricError",
+    "AutogradedItem",
+    "Level",
+    "ManualItem",
+    "Rubric",
+    "load_rubric",
+    "parse_rubric",
+    "check_rubric_matches",
+]
+
+
+class RubricError(ValueError):
+    """A rubric file is malformed; the message names the file, the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class AutogradedItem:
+    """Points for one autograded test cell."""
+
+    grade_id: str
+    points: float
+    description: str
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a manual criterion: the points it earns and what an answer at it looks like."""
+
+    points: float
+    descriptor: str
+
+
+@dataclass(frozen=True)
+class ManualItem:
+    """A written answer, judged on ``criterion`` at one of ``levels`` (highest first)."""
+
+    grade_id: str
+    points: float
+    criterion: str
+    levels: tuple[Level, ...]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The rubric of one exercise notebook."""
+
+    notebook: str
+    title: str
+    autograded: tuple[AutogradedItem, ...]
+    manual: tuple[ManualItem, ...]
+
+    @property
+    def autograded_points(self) -> dict[str, float]:
+        """``{grade_id: points}`` of the autograded test cells."""
+        return {item.grade_id: item.points for item in self.autograded}
+
+    @property
+    def manual_points(self) -> dict[str, float]:
+        """``{grade_id: points}`` of the written answers."""
+        return {item.grade_id: item.points for item in self.manual}
+
+    @property
+    def points(self) -> dict[str, float]:
+        """``{grade_id: points}`` of every graded cell."""
+        return self.autograded_points | self.manual_points
+
+    @property
+    def total(self) -> float:
+        """The most points the exercise can earn."""
+        return sum(self.points.values())
+
+    def to_markdown(self) -> str:
+        """A human-readable view: a table of the autograded tests and one per written answer."""
+        stem = Path(self.notebook).stem
+        lines = [
+            f"<!-- Generated from rubrics/{stem}.yml by `course-exercises`; edit the .yml, not this file. -->",
+            "",
+            f"# Rubric: {self.title}",
+            "",
+            f"Exercise notebook: `exercises/{self.notebook}`. "
+            f"Total: **{_num(self.total)} points** "
+            f"({_num(sum(self.autograded_points.values()))} autograded, "
+            f"{_num(sum(self.manual_points.values()))} for written answers).",
+        ]
+        if self.autograded:
+            lines += ["", "## Autograded tests", "", "| Grade id | Points | What it checks |", "| --- | ---: | --- |"]
+            lines += [f"| `{i.grade_id}` | {_num(i.points)} | {_cell(i.description)} |" for i in self.autograded]
+        for item in self.manual:
+            lines += [
+                "",
+                f"## Written answer `{item.grade_id}` ({_num(item.points)} points)",
+                "",
+                _cell(item.criterion),
+                "",
+                "| Points | An answer at this level |",
+                "| ---: | --- |",
+            ]
+            lines += [f"| {_num(level.points)} | {_cell(level.descriptor)} |" for level in item.levels]
+        return "\n".join(lines) + "\n"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+# --------------------------------------------------------------------------- loading
+
+_TOP_KEYS = {"notebook", "title", "autograded", "manual"}
+_AUTO_KEYS = {"grade_id", "points", "description"}
+_MANUAL_KEYS = {"grade_id", "points", "criterion", "levels"}
+_LEVEL_KEYS = {"points", "descriptor"}
+
+
+def load_rubric(path: Path | str) -> Rubric:
+    """Read and validate a rubric YAML file; raise :class:`RubricError` with a clear message."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RubricError(f"{path.name}: not valid YAML: {err}") from err
+    return parse_rubric(data, source=path.name)
+
+
+def parse_rubric(data: Any, *, source: str = "rubric") -> Rubric:
+    """Validate already-parsed rubric data (see the module docstring for the schema)."""
+    top = _mapping(data, _TOP_KEYS, {"total"}, where=source)
+    notebook = _text(top, "notebook", where=source)
+    if not notebook.endswith(".ipynb") or "/" in notebook:
+        raise RubricError(f"{source}: notebook must be a file name such as 01_name.ipynb, got {notebook!r}")
+    title = _text(top, "title", where=source)
+
+    autograded = tuple(
+        AutogradedItem(
+            grade_id=_text(entry, "grade_id", where=where),
+            points=_points(entry, where=where),
+            description=_text(entry, "description", where=where),
+        )
+        for where, entry in _entries(top, "autograded", _AUTO_KEYS, source=source)
+    )
+    manual = tuple(
+        _manual_item(entry, where=where) for where, entry in _entries(top, "manual", _MANUAL_KEYS, source=source)
+    )
+
+    seen: set[str] = set()
+    for gid in [item.grade_id for item in autograded] + [item.grade_id for item in manual]:
+        if gid in seen:
+            raise RubricError(f"{source}: grade_id {gid!r} appears more than once")
+        seen.add(gid)
+
+    rubric = Rubric(notebook=notebook, title=title, autograded=autograded, manual=manual)
+    if "total" in top:
+        stated = top["total"]
+        if not _is_number(stated) or abs(stated - rubric.total) > 1e-9:
+            raise RubricError(
+                f"{source}: total is {stated!r} but the entries add up to {_num(rubric.total)}; "
+                "fix the total or the points"
+            )
+    return rubric
+
+
+def _manual_item(entry: Mapping[str, Any], *, where: str) -> ManualItem:
+    gid = _text(entry, "grade_id", where=where)
+    points = _points(entry, where=where)
+    criterion = _text(entry, "criterion", where=where)
+    raw_levels = entry["levels"]
+    if not isinstance(raw_levels, list) or not raw_levels:
+        raise RubricError(f"{where}: levels must be a non-empty list of {{points, descriptor}} entries")
+    levels = []
+    for index, raw in enumerate(raw_levels):
+        at = f"{where}, level {index}"
+        level = _mapping(raw, _LEVEL_KEYS, set(), where=at)
+        value = level["points"]
+        if not _is_number(value) or not 0 <= value <= points:
+            raise RubricError(f"{at}: points must be a number from 0 to {_num(points)}, got {value!r}")
+        levels.append(Level(points=float(value), descriptor=_text(level, "descriptor", where=at)))
+    values = [level.points for level in levels]
+    if len(set(values)) != len(values):
+        raise RubricError(f"{where}: two levels have the same points ({sorted(values)}); each level needs its own")
+    if 0 not in values or points not in values:
+        raise RubricError(
+            f"{where}: levels must cover 0 to {_num(points)} points (a level for 0 and one for "
+            f"{_num(points)}); they give {', '.join(_num(v) for v in sorted(values))}"
+        )
+    levels.sort(key=lambda level: level.points, reverse=True)
+    return ManualItem(grade_id=gid, points=points, criterion=criterion, levels=tuple(levels))
+
+
+def _mapping(data: Any, required: set[str], optional: set[str], *, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        keys = ", ".join(sorted(required))
+        raise RubricError(f"{where}: expected a mapping with keys {keys}; got {type(data).__name__}")
+    missing = sorted(required - data.keys())
+    if missing:
+        raise RubricError(f"{where}: missing key(s) {', '.join(missing)}")
+    unknown = sorted(set(data.keys()) - required - optional)
+    if unknown:
+        allowed = ", ".join(sorted(required | optional))
+        raise RubricError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} (allowed: {allowed})")
+    return data
+
+
+def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: str):
+    value = top[key]
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RubricError(f"{source}: {key} must be a list (use [] for none), got {type(value).__name__}")
+    out = []
+    for index, entry in enumerate(value):
+        label = entry.get("grade_id") if isinstance(entry, Mapping) else None
+        where = f"{source}: {key}[{index}]" + (f" ({label})" if label else "")
+        out.append((where, _mapping(entry, required, set(), where=where)))
+    return out
+
+
+def _text(data: Mapping[str, Any], key: str, *, where: str) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value.strip():
+        raise RubricError(f"{where}: {key} must be non-empty text, got {value!r}")
+    return value.strip()
+
+
+def _points(data: Mapping[str, Any], *, where: str) -> float:
+    value = data["points"]
+    if not _is_number(value) or not value > 0:
+        raise RubricError(f"{where}: points must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------- consistency
+
+
+def check_rubric_matches(rubric: Rubric, nb: NotebookNode) -> list[str]:
+    """Problems between ``rubric`` and the graded cells of its (solution) notebook ``nb``.
+
+    Each test cell needs an autograded entry and each written-answer cell a manual entry,
+    with the same points; each entry needs such a cell; and the totals must agree. An
+    empty list means they match.
+    """
+    problems: list[str] = []
+    roles = {gid: role for cell in nb.cells
+             if (role := cell_role(cell)) in ("test", "manual") and (gid := grade_id(cell))}
+    points = {gid: cell_points(cell) for cell in nb.cells if (gid := grade_id(cell)) in roles}
+    sections = {"test": ("autograded", rubric.autograded_points), "manual": ("manual", rubric.manual_points)}
+    for gid, role in roles.items():
+        section, entries = sections[role]
+        other_section, other_entries = sections["manual" if role == "test" else "test"]
+        if gid in other_entries:
+            problems.append(f"{gid!r} is listed under {other_section} but the notebook cell is a {role} cell; "
+                            f"move it to {section}")
+        elif gid not in entries:
+            problems.append(f"graded cell {gid!r} ({_num(points[gid])} points) has no {section} entry")
+        elif abs(entries[gid] - points[gid]) > 1e-9:
+            problems.append(f"{gid!r} is worth {_num(entries[gid])} points in the rubric "
+                            f"but {_num(points[gid])} in the notebook")
+    for gid in rubric.points:
+        if gid not in roles:
+            problems.append(f"rubric entry {gid!r} has no graded cell with that grade id in the notebook")
+    notebook_total = sum(points.values())
+    if abs(notebook_total - rubric.total) > 1e-9:
+        problems.append(f"the notebook's graded cells add up to {_num(notebook_total)} points, "
+                        f"the rubric to {_num(rubric.total)}")
+    return problems

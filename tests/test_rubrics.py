@@ -1,0 +1,202 @@
+"""Rubrics: each agrees with its solution notebook, renders to an up-to-date table, and is validated."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_lib.authoring import metadata_for, read_notebook
+from course_lib.rubrics import RubricError, check_rubric_matches, load_rubric, parse_rubric
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+RUBRICS = sorted((ROOT / "rubrics").glob("[0-9][0-9]_*.yml"))
+
+
+# --------------------------------------------------------------------------- the course's rubrics
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_every_solution_has_a_matching_rubric(solution: Path) -> None:
+    path = ROOT / "rubrics" / f"{solution.stem}.yml"
+    assert path.exists(), f"solutions/{solution.name} has no rubric: write rubrics/{path.name}"
+    rubric = load_rubric(path)
+    assert rubric.notebook == solution.name
+    assert check_rubric_matches(rubric, read_notebook(solution)) == []
+
+
+@pytest.mark.parametrize("path", RUBRICS, ids=lambda p: p.name)
+def test_every_rubric_has_a_solution_and_a_round_total(path: Path) -> None:
+    assert (ROOT / "solutions" / f"{path.stem}.ipynb").exists(), f"{path.name} has no solution notebook"
+    assert load_rubric(path).total == int(load_rubric(path).total)
+
+
+@pytest.mark.parametrize("path", RUBRICS, ids=lambda p: p.name)
+def test_rendered_rubric_is_up_to_date(path: Path) -> None:
+    rendered = path.with_suffix(".md")
+    assert rendered.exists(), f"rubrics/{rendered.name} is missing: run `course-exercises`"
+    assert rendered.read_text(encoding="utf-8") == load_rubric(path).to_markdown(), (
+        f"rubrics/{rendered.name} is out of date: run `course-exercises`"
+    )
+
+
+def test_exercise_01_points() -> None:
+    rubric = load_rubric(ROOT / "rubrics" / "01_performance_fundamentals.yml")
+    assert rubric.total == 20
+    assert sum(rubric.autograded_points.values()) == 16
+    assert rubric.manual_points == {"slo_answer": 4}
+
+
+# --------------------------------------------------------------------------- parsing and validation
+
+
+def valid() -> dict[str, Any]:
+    return {
+        "notebook": "99_demo.ipynb",
+        "title": "Demo",
+        "autograded": [
+            {"grade_id": "a_visible", "points": 2, "description": "a works on the visible cases"},
+            {"grade_id": "a_hidden", "points": 1.5, "description": "a works | on hidden cases"},
+        ],
+        "manual": [
+            {
+                "grade_id": "essay",
+                "points": 3,
+                "criterion": "Explains why.",
+                "levels": [
+                    {"points": 0, "descriptor": "Missing."},
+                    {"points": 3, "descriptor": "Complete."},
+                    {"points": 1.5, "descriptor": "Half."},
+                ],
+            }
+        ],
+    }
+
+
+def test_parse_valid_rubric() -> None:
+    rubric = parse_rubric(valid())
+    assert rubric.autograded_points == {"a_visible": 2.0, "a_hidden": 1.5}
+    assert rubric.manual_points == {"essay": 3.0}
+    assert rubric.points == {"a_visible": 2.0, "a_hidden": 1.5, "essay": 3.0}
+    assert rubric.total == 6.5
+    assert [level.points for level in rubric.manual[0].levels] == [3.0, 1.5, 0.0], "levels sorted highest first"
+
+
+def test_markdown_view() -> None:
+    text = parse_rubric(valid()).to_markdown()
+    assert text.startswith("<!-- Generated from rubrics/99_demo.yml")
+    assert "# Rubric: Demo" in text and "**6.5 points**" in text
+    assert "| `a_hidden` | 1.5 | a works \\| on hidden cases |" in text, "pipes are escaped in tables"
+    assert "## Written answer `essay` (3 points)" in text
+    assert "| 3 | Complete. |" in text and "| 0 | Missing. |" in text
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_load_rubric_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "99_demo.yml"
+    path.write_text(
+        "notebook: 99_demo.ipynb\ntitle: Demo\ntotal: 1\nautograded:\n"
+        "  - {grade_id: t, points: 1, description: works}\nmanual: []\n"
+    )
+    assert load_rubric(path).autograded_points == {"t": 1.0}
+
+
+def broken(change: Any) -> str:
+    data = valid()
+    change(data)
+    with pytest.raises(RubricError) as info:
+        parse_rubric(data, source="99_demo.yml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.pop("title"), "99_demo.yml: missing key(s) title"),
+        (lambda d: d["autograded"][0].pop("description"), "autograded[0] (a_visible): missing key(s) description"),
+        (lambda d: d["manual"][0].pop("levels"), "manual[0] (essay): missing key(s) levels"),
+        (lambda d: d.update(extra=1), "unknown key(s) extra"),
+        (lambda d: d["autograded"][0].update(points=0), "(a_visible): points must be a positive number, got 0"),
+        (lambda d: d["autograded"][0].update(points=-1), "points must be a positive number, got -1"),
+        (lambda d: d["autograded"][0].update(points="2"), "points must be a positive number, got '2'"),
+        (lambda d: d["autograded"][0].update(points=True), "points must be a positive number, got True"),
+        (lambda d: d["manual"][0]["levels"].pop(0), "levels must cover 0 to 3 points"),
+        (lambda d: d["manual"][0]["levels"].pop(1), "levels must cover 0 to 3 points"),
+        (lambda d: d["manual"][0]["levels"].append({"points": 4, "descriptor": "More"}),
+         "level 3: points must be a number from 0 to 3"),
+        (lambda d: d["manual"][0]["levels"].append({"points": 3, "descriptor": "Again"}),
+         "two levels have the same points"),
+        (lambda d: d["manual"][0].update(levels=[]), "levels must be a non-empty list"),
+        (lambda d: d["manual"][0]["levels"][0].update(descriptor=""), "descriptor must be non-empty text"),
+        (lambda d: d["autograded"][1].update(grade_id="a_visible"), "grade_id 'a_visible' appears more than once"),
+        (lambda d: d.update(total=7), "total is 7 but the entries add up to 6.5"),
+        (lambda d: d.update(notebook="solutions/99_demo.ipynb"), "notebook must be a file name"),
+        (lambda d: d.update(autograded={"grade_id": "x"}), "autograded must be a list"),
+    ],
+)
+def test_validation_errors_are_clear(change: Any, expected: str) -> None:
+    message = broken(change)
+    assert message.startswith("99_demo.yml"), message
+    assert expected in message, message
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(RubricError, match="expected a mapping"):
+        parse_rubric(["not", "a", "mapping"])
+    path = tmp_path / "99_bad.yml"
+    path.write_text("notebook: [unclosed\n")
+    with pytest.raises(RubricError, match=r"99_bad\.yml: not valid YAML"):
+        load_rubric(path)
+
+
+def test_empty_sections_are_allowed() -> None:
+    data = valid()
+    data["manual"] = None
+    assert parse_rubric(data).manual == ()
+
+
+# --------------------------------------------------------------------------- rubric vs notebook
+
+
+def demo_notebook() -> Any:
+    return new_notebook(cells=[
+        new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", id="answer",
+                      metadata={"nbgrader": metadata_for("answer", "a_answer")}),
+        new_code_cell("assert x", id="visible", metadata={"nbgrader": metadata_for("test", "a_visible", 2)}),
+        new_code_cell("assert x", id="hidden", metadata={"nbgrader": metadata_for("test", "a_hidden", 1.5)}),
+        new_markdown_cell("answer", id="essay", metadata={"nbgrader": metadata_for("manual", "essay", 3)}),
+    ])
+
+
+def test_matching_rubric_has_no_problems() -> None:
+    assert check_rubric_matches(parse_rubric(valid()), demo_notebook()) == []
+
+
+def test_missing_entry_orphan_points_and_totals() -> None:
+    data = valid()
+    data["autograded"][1]["grade_id"] = "a_renamed"
+    data["autograded"][0]["points"] = 3
+    problems = check_rubric_matches(parse_rubric(data), demo_notebook())
+    assert "graded cell 'a_hidden' (1.5 points) has no autograded entry" in problems
+    assert "rubric entry 'a_renamed' has no graded cell with that grade id in the notebook" in problems
+    assert "'a_visible' is worth 3 points in the rubric but 2 in the notebook" in problems
+    assert "the notebook's graded cells add up to 6.5 points, the rubric to 7.5" in problems
+
+
+def test_entry_in_the_wrong_section() -> None:
+    data = valid()
+    essay = data["manual"].pop()
+    data["autograded"].append({"grade_id": essay["grade_id"], "points": 3, "description": "essay"})
+    problems = check_rubric_matches(parse_rubric(data), demo_notebook())
+    assert problems == ["'essay' is listed under autograded but the notebook cell is a manual cell; move it to manual"]
+
+
+def test_rubric_is_not_modified_by_checks() -> None:
+    data = valid()
+    snapshot = copy.deepcopy(data)
+    check_rubric_matches(parse_rubric(data), demo_notebook())
+    assert data == snapshot
