@@ -24,7 +24,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(if $(CI),--no-browser,) notebooks/00_start_here.ipynb
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python tests/run_suite.py $(PYTEST_ARGS)
 
 exercises: $(STAMP)
 	$(BIN)/course-exercises

@@ -11,6 +11,9 @@ RSS seen after a cell), and
 - appends one JSON line per notebook to ``build/reports/notebooks.jsonl`` under the rootdir
   (or ``$COURSE_REPORT_DIR``; xdist workers append to the same file), turned into
   ``notebooks.md`` beside it and a terminal table at the end of the run;
+- saves the executed notebook (with the outputs nbval collected) under ``build/executed/``
+  (or ``$COURSE_EXECUTED_DIR``), so the static site and reports reuse this run instead of
+  executing the notebooks again;
 - fails the notebook's last cell (at teardown) when it went over a hard ceiling of
   COURSE.md: 90 s of wall time or 1 GiB of kernel memory. The 60 s budget is reported, not
   enforced.
@@ -26,6 +29,7 @@ import os
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 BUDGET_SECONDS = 60
@@ -69,10 +73,18 @@ def _report_dir(config: pytest.Config) -> Path:
     return Path(os.environ.get("COURSE_REPORT_DIR") or config.rootpath / "build" / "reports")
 
 
+def _save_executed(item: pytest.Item) -> None:
+    executed = Path(os.environ.get("COURSE_EXECUTED_DIR") or item.config.rootpath / "build" / "executed")
+    target = executed / item.parent.path.relative_to(item.config.rootpath)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(item.parent.nb, target)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
         _report_dir(config).mkdir(parents=True, exist_ok=True)
-        (_report_dir(config) / "notebooks.jsonl").unlink(missing_ok=True)
+        if not os.environ.get("COURSE_REPORT_APPEND"):
+            (_report_dir(config) / "notebooks.jsonl").unlink(missing_ok=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -93,8 +105,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if call.when == "call":
         state["cells"] += 1
         state["peak"] = max(state["peak"], _kernel_peak_bytes(item) or 0)
+        item.cell.outputs = list(item.test_outputs or [])
+        item.cell.execution_count = state["cells"]
     if call.when != "teardown" or not getattr(item, "_last_in_notebook", False):
         return
+    _save_executed(item)
     seconds = time.perf_counter() - state["start"]
     row = {"notebook": item.parent.nodeid, "seconds": round(seconds, 1),
            "peak_mib": round(state["peak"] / 2**20, 1), "cells": state["cells"], "backends": _backends()}

@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -19,8 +21,10 @@ def _run(tmp_path, source: str, **ceilings: str) -> subprocess.CompletedProcess:
 
 
 def test_a_notebook_within_budget_passes_and_is_reported(tmp_path):
-    run = _run(tmp_path, "x = sum(range(1000))")
+    run = _run(tmp_path, "print(sum(range(1000)))")
     assert run.returncode == 0, run.stdout
+    executed = nbformat.read(tmp_path / "build" / "executed" / "nb.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "499500\n"
     [row] = [json.loads(line) for line in (tmp_path / "reports" / "notebooks.jsonl").read_text().splitlines()]
     assert row["notebook"] == "nb.ipynb" and row["cells"] == 1
     assert 0 < row["seconds"] < 90 and 10 < row["peak_mib"] < 1024
@@ -36,3 +40,19 @@ def test_a_notebook_over_a_ceiling_fails(tmp_path, source, ceiling, words):
     run = _run(tmp_path, source, **ceiling)
     assert run.returncode == 1
     assert "is over budget" in run.stdout and words in run.stdout
+
+
+def test_the_suite_keeps_each_notebook_on_one_worker(tmp_path):
+    """pytest-xdist's default distribution would split a notebook's cells across kernels, so the
+    second cell would not see the first one's variable; the suite's --dist loadfile keeps them."""
+    for name in ("a", "b"):
+        cells = [nbformat.v4.new_code_cell("x = 1"), *(nbformat.v4.new_code_cell("x += 1") for _ in range(5))]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / f"{name}.ipynb")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    run = subprocess.run([sys.executable, "-m", "pytest", "a.ipynb", "b.ipynb", "--nbval-lax", "--nbval-current-env",
+                          "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    addopts = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    assert "--dist loadfile" in addopts

@@ -114,12 +114,14 @@ def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], st
         nbformat.write(nb, workdir / "submission.ipynb")
         (workdir / "pytest.ini").write_text("[pytest]\n")
         results = workdir / "results.json"
+        # Only nbval and the guard are loaded (no plugin autoload): faster, and no pytest-xdist to
+        # split the notebook's cells across kernels. One submission, one pytest, one kernel.
         command = [sys.executable, "-m", "pytest", "submission.ipynb", "-c", "pytest.ini", "--rootdir", tmp,
-                   "-p", "course_lib.grading.nbval_guard", f"--grading-results={results}",
+                   "-p", "nbval.plugin", "-p", "course_lib.grading.nbval_guard", f"--grading-results={results}",
                    "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={limits.cell_timeout}",
-                   "-p", "no:cacheprovider", "-p", "no:xdist", "--color=no", "-q"]
-        env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+                   "-p", "no:cacheprovider", "--color=no", "-q"]
+        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
                                    preexec_fn=_limit_resources(limits.memory_mb))
