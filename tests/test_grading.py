@@ -78,7 +78,18 @@ def test_after_a_timeout_cells_are_graded_on_what_they_did(graded):
 def test_a_dead_kernel_fails_the_rest(graded):
     cells = graded["results"]["grace"].cells
     assert cells["add_visible"].outcome == "passed" and cells["mul_visible"].outcome == "failed"
-    assert "kernel died" in cells["mul_visible"].message.lower() or "dead" in cells["mul_visible"].message.lower()
+    assert cells["mul_visible"].message == "This check could not run: the kernel had died in an earlier cell."
+    assert "the kernel died" in graded["results"]["grace"].status
+
+
+@pytest.mark.parametrize("student, note", [
+    ("frank", "a cell ran past the 5 s limit"),
+    ("ivan", "a cell ran out of memory (limit 1024 MB)"),
+    ("heidi", "a cell called sys.exit()"),
+])
+def test_the_status_says_what_went_wrong_in_the_run(graded, student, note):
+    assert note in graded["results"][student].status
+    assert "graded; " in (graded["out"] / "grades.csv").read_text().split(student, 1)[1].splitlines()[0]
 
 
 def test_a_dead_kernel_is_noticed_at_once(tmp_path):

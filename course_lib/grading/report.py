@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from course_lib.authoring import MANUAL_PLACEHOLDER  # noqa: E402
 from course_lib.grading.runner import Assignment, SubmissionResult  # noqa: E402
 
 
@@ -63,7 +64,9 @@ def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
     if assignment.rubric.manual:
         lines += ["", "## Written answers (graded by your instructor)", ""]
         for criterion in assignment.rubric.manual:
-            answer = result.answers.get(criterion.grade_id, "").strip() or "(no answer found)"
+            answer = result.answers.get(criterion.grade_id, "").strip()
+            if answer in ("", MANUAL_PLACEHOLDER):
+                answer = "(no answer found)"
             lines += [f"### {criterion.grade_id} ({criterion.points:g} points)", "", answer, ""]
     return "\n".join(lines).rstrip() + "\n"
 

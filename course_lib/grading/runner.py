@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -159,10 +160,10 @@ def grade_submission(student: str, path: Path, assignment: Assignment, limits: L
         result.answers = _written_answers(nb)
         records, problem = run_nbval(assemble(nb, assignment.template), limits)
         _score(result, records, assignment)
-        if problem:
-            result.status += f"; {problem}"
+        notes = _run_notes(records, limits) + ([problem] if problem else [])
         if any(c.outcome == "not run" for c in result.cells.values()):
-            result.status += "; some checks did not run"
+            notes.append("some checks did not run")
+        result.status = "; ".join([result.status, *notes])
     except Exception as error:  # a grader bug must cost one row, never the class
         result.status = f"grader error: {error.__class__.__name__}: {error}"
     return result
@@ -180,16 +181,35 @@ def _score(result: SubmissionResult, records: list[dict], assignment: Assignment
                             else _feedback_message(record["message"]))
 
 
+#: What happened in a cell (any cell, graded or not), in words for the status column.
+_RUN_EVENTS = (
+    ("Timeout of", "a cell ran past the {cell_timeout} s limit and was interrupted"),
+    ("MemoryError", "a cell ran out of memory (limit {memory_mb} MB)"),
+    ("The kernel died", "the kernel died (os._exit, a crash or the memory cap); later cells could not run"),
+    ("SystemExit", "a cell called sys.exit()"),
+)
+
+
+def _run_notes(records: list[dict], limits: Limits) -> list[str]:
+    found = {words for record in records for marker, words in _RUN_EVENTS if marker in record.get("message", "")}
+    return [words.format(cell_timeout=limits.cell_timeout, memory_mb=limits.memory_mb)
+            for _, words in _RUN_EVENTS if words in found]
+
+
 def _feedback_message(longrepr: str) -> str:
     """The part of nbval's report a student needs: the error, not the cell's source again."""
+    if "Kernel dead on test start" in longrepr:
+        return "This check could not run: the kernel had died in an earlier cell."
     if "Traceback:" in longrepr:
         longrepr = longrepr.split("Traceback:", 1)[1]
     elif "Input:" in longrepr:  # a timeout or kernel death: nbval's own words come first
         longrepr = longrepr.split("Input:", 1)[0]
-    lines = [line.rstrip() for line in longrepr.strip().splitlines() if line.strip()]
+    lines = [line.rstrip() for line in longrepr.strip().splitlines()
+             if line.strip() and not set(line.strip()) <= {"-"}
+             and line.strip() not in ("Notebook cell execution failed", "pytest plugin exception:")]
+    lines = [re.sub(r"^(Cell \d+: |pytest plugin exception: )", "", line) for line in lines]
     return "\n".join(lines[-12:])
 
 
 def _written_answers(nb: nbformat.NotebookNode) -> dict[str, str]:
     return {grade_id(c): c.source for c in nb.cells if cell_role(c) == "manual"}
-
