@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 (no conda, no Docker):
 #   make lab    install the course into .venv and open JupyterLab on the start-here notebook
 #   make test   install the course into .venv (if needed) and run the whole test suite
+#   make site   build the executed lessons into a static web site under build/site/ (after make test)
 # With CI=true, `make lab` does not open a browser; nothing here waits for input.
 
 PYTHON ?= python3
@@ -8,8 +9,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Extra options for `jupyter lab`, e.g. make lab LAB_ARGS="--port 8899 --no-browser"
+LAB_ARGS ?=
+# Extra options for the site build, e.g. make site SITE_ARGS=--execute (see python -m course_lib.site --help)
+SITE_ARGS ?=
 
-.PHONY: lab test install exercises clean
+.PHONY: lab test install exercises site clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -20,11 +25,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Lab serves the whole repository (as Binder does), so the course map's links to exercises/
+# work; without root_dir, Jupyter would serve only the opened notebook's folder.
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(if $(CI),--no-browser,) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(CI),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		$(LAB_ARGS) notebooks/00_start_here.ipynb
 
 test: $(STAMP)
 	$(BIN)/python tests/run_suite.py $(PYTEST_ARGS)
+
+site: $(STAMP)
+	$(BIN)/python -m course_lib.site $(SITE_ARGS)
 
 exercises: $(STAMP)
 	$(BIN)/course-exercises

@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
         embedded.update(COURSE_REPORT_APPEND="1", COURSE_EXECUTED_DIR=str(ROOT / "build" / "executed-embedded"))
         codes.append(pytest("service notebooks again, on the embedded backends", notebooks, embedded))
     if any("mark.site" in path.read_text() for path in (ROOT / "tests").glob("test_*.py")):
-        codes.append(pytest("static site and browser", ["-m", "site", "-n", "0", "tests"]))
+        codes.append(pytest("static site and browser", ["-m", "site", "-n", "0", "tests"],
+                            {**os.environ, "COURSE_REPORT_APPEND": "1"}))
     return next((code for code in codes if code), 0)
 
 
