@@ -1,0 +1,32 @@
+"""The course's sample domain: a bookstore on SQLAlchemy 2, its data, its queries, its web API.
+
+Module 03 builds it and optimises it; later modules put a cache in front of it (04),
+instrument it (05), load-test it (06) and tune it end to end (07).
+
+>>> from course_lib.bookstore import Scale, temporary_bookstore, queries   # doctest: +SKIP
+>>> with temporary_bookstore(Scale.small(), seed=1) as store:               # doctest: +SKIP
+...     with store.session() as session:
+...         queries.top_books_optimised(session, limit=1)[0]["title"]
+
+==============================  ==========================================================
+``models``                      the six tables as ORM classes (``Author``, ``Book``, ...)
+``data``                        ``Scale``, ``generate``, ``populate``, ``temporary_bookstore``
+``queries``                     each endpoint's question, naive and optimised (``NAIVE``,
+                                ``OPTIMISED``)
+``app``                         ``create_app(engine, variant=...)``: the FastAPI app
+``explain``                     ``explain(engine, statement)``: query plans on SQLite and
+                                PostgreSQL, read alike
+``pool``                        ``engine_with_pool``, ``checkout_burst``: pools under load
+==============================  ==========================================================
+
+Counting the statements a block issues is :mod:`course_lib.querycount`.
+"""
+
+from course_lib.bookstore import queries
+from course_lib.bookstore.data import Bookstore, Scale, analyze, generate, populate, temporary_bookstore
+from course_lib.bookstore.models import Author, Base, Book, Customer, Order, OrderLine, Review
+
+__all__ = [
+    "Author", "Base", "Book", "Bookstore", "Customer", "Order", "OrderLine", "Review", "Scale",
+    "analyze", "generate", "populate", "queries", "temporary_bookstore",
+]
