@@ -17,14 +17,13 @@ expected and a hint. The hidden tests call the same functions with other data.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 from course_lib.caching.simulate import reference_stats
 from course_lib.caching.stampede import StampedeScenario
 from course_lib.caching.workloads import Trace
-from course_lib.checks import CheckFailed, passed
+from course_lib.checks import CheckFailed, _spying, passed
 
 if TYPE_CHECKING:
     from course_lib.bookstore.data import Bookstore
@@ -57,16 +56,7 @@ def forbidding(targets: Sequence[tuple[object, str, str]]) -> Iterator[list[str]
     ``owner`` is a class or module; its attribute is wrapped (and restored afterwards), so
     calls made through the class or module are seen.
     """
-    called: list[str] = []
-    with ExitStack() as stack:
-        for owner, attribute, label in targets:
-            real = getattr(owner, attribute)
-
-            def spy(*args: Any, _real: Callable[..., Any] = real, _label: str = label, **kwargs: Any) -> Any:
-                called.append(_label)
-                return _real(*args, **kwargs)
-
-            stack.enter_context(mock.patch.object(owner, attribute, spy))
+    with _spying([(label, owner, attribute) for owner, attribute, label in targets]) as called:
         yield called
 
 
