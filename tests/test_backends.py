@@ -5,7 +5,6 @@ COURSE_DATABASE_URL / COURSE_REDIS_URL is set and are skipped otherwise, except 
 CI=true, where a missing URL is a failure: CI must never pass by silently skipping them.
 """
 
-import os
 import uuid
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from course_lib.backends import (
     redis_url,
     temporary_database,
 )
+
+from needs import required_url
 
 ALL_VARS = (DATABASE_ENV, REDIS_ENV, PROMETHEUS_ENV)
 
@@ -218,21 +219,9 @@ def test_plain_postgresql_urls_use_psycopg3():
 # --- real services (CI starts them; locally, set the URL to run these) ------------------
 
 
-def _required_url(var: str) -> str:
-    url = os.environ.get(var, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            f"{var} is not set, but CI=true: CI must run this test against a real server, not skip it. "
-            f"Start the service and export {var} before running pytest."
-        )
-    pytest.skip(f"{var} is not set: start a real server and set {var} to run this test")
-
-
 @pytest.mark.services
 def test_real_postgresql_round_trip_in_a_schema_that_is_dropped_afterwards():
-    url = _required_url(DATABASE_ENV)
+    url = required_url(DATABASE_ENV)
     with temporary_database() as engine, temporary_database() as neighbour:
         assert engine.dialect.name == "postgresql", f"{DATABASE_ENV} should name a PostgreSQL server"
         with engine.begin() as connection:
@@ -259,14 +248,14 @@ def test_real_postgresql_round_trip_in_a_schema_that_is_dropped_afterwards():
 
 @pytest.mark.services
 def test_real_postgresql_is_described_as_real_and_answering():
-    _required_url(DATABASE_ENV)
+    required_url(DATABASE_ENV)
     row = describe_backends(check=True)[0]
     assert (row.name, row.kind, row.ok) == ("database", "real", True), row
 
 
 @pytest.mark.services
 def test_real_redis_round_trip():
-    _required_url(REDIS_ENV)
+    required_url(REDIS_ENV)
     key = f"course:test:{uuid.uuid4().hex}"
     with redis_client() as client:
         assert not client.connection_pool.connection_class.__module__.startswith("fakeredis")
@@ -281,6 +270,6 @@ def test_real_redis_round_trip():
 
 @pytest.mark.services
 def test_real_redis_is_described_as_real_and_answering():
-    _required_url(REDIS_ENV)
+    required_url(REDIS_ENV)
     row = describe_backends(check=True)[1]
     assert (row.name, row.kind, row.ok) == ("redis", "real", True), row

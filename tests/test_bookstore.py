@@ -32,6 +32,8 @@ from course_lib.bookstore.app import app_client, create_app
 from course_lib.bookstore.models import TABLES
 from course_lib.querycount import count_queries
 
+from needs import required_url
+
 SMALL = Scale.small()
 
 
@@ -52,15 +54,6 @@ def fresh_store():
 @pytest.fixture
 def sqlite_only(monkeypatch):
     monkeypatch.delenv(DATABASE_ENV, raising=False)
-
-
-def _required_url() -> str:
-    url = os.environ.get(DATABASE_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{DATABASE_ENV} is not set, but CI=true: CI must run this test against PostgreSQL, not skip it.")
-    pytest.skip(f"{DATABASE_ENV} is not set: start PostgreSQL and set {DATABASE_ENV} to run this test")
 
 
 # --------------------------------------------------------------------------- the generator
@@ -297,7 +290,7 @@ def test_both_backends_hold_the_same_data(store):
 
 @pytest.mark.services
 def test_real_postgresql_bookstore_lives_in_its_own_schema():
-    _required_url()
+    required_url(DATABASE_ENV)
     with temporary_bookstore(Scale(authors=3, books=5, customers=5, reviews=5, orders=5), seed=1) as store:
         assert store.engine.dialect.name == "postgresql"
         with store.engine.connect() as connection:

@@ -37,6 +37,7 @@ import pytest
 
 from course_lib import site
 
+from needs import skip_or_fail
 from test_site import built_site  # noqa: F401  (the session fixture that builds the site once)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,10 +66,7 @@ def _require_browser() -> None:
     except ImportError:
         missing.append("the playwright package (pip install -e '.[test]')")
     if missing:
-        reason = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; with CI=true it must run, not skip (.ci/run installs Chromium)")
-        pytest.skip(reason)
+        skip_or_fail("the browser test needs " + " and ".join(missing))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ server: skipped with a reason when the URL is unset, failed when CI=true and it 
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 
@@ -48,21 +47,14 @@ from course_lib.caching.twolevel import TwoLevelCache
 from course_lib.caching.workloads import Trace, zipf_probabilities
 from course_lib.checks import CheckFailed
 
+from needs import required_url
+
 
 @pytest.fixture
 def client():
     """Whatever redis_client() gives: fakeredis, or the real server named by COURSE_REDIS_URL."""
     with redis_client() as redis:
         yield redis
-
-
-def _required_redis_url() -> str:
-    url = os.environ.get(REDIS_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{REDIS_ENV} is not set, but CI=true: CI must run this test against a real Redis, not skip it.")
-    pytest.skip(f"{REDIS_ENV} is not set: start a Redis server and set {REDIS_ENV} to run this test")
 
 
 # --------------------------------------------------------------------------- policies vs cachetools
@@ -833,7 +825,7 @@ def _counts_of_a_lesson_run(redis) -> dict:
 
 @pytest.mark.services
 def test_real_redis_gives_the_same_counts_as_fakeredis(monkeypatch):
-    _required_redis_url()
+    required_url(REDIS_ENV)
     with redis_client() as real:
         assert not type(real).__module__.startswith("fakeredis")
         on_real = _counts_of_a_lesson_run(real)
@@ -844,7 +836,7 @@ def test_real_redis_gives_the_same_counts_as_fakeredis(monkeypatch):
 
 @pytest.mark.services
 def test_real_redis_pipelines_and_native_expiry():
-    _required_redis_url()
+    required_url(REDIS_ENV)
     with redis_client() as real, redis_store(real, "test-real-pipe") as store:
         store.set_many([(f"k{i}", b"v") for i in range(500)], ttl=0.2)
         assert len(store.keys()) == 500 and store.round_trips == 1

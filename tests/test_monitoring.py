@@ -67,6 +67,8 @@ from course_lib.monitoring.apps import SAMPLE_LOGGER, Faults, create_sample_app,
 from course_lib.monitoring.server import free_port, serve_in_thread
 from course_lib.monitoring.tracing import instrument_tracing, make_tracer_provider, plot_span_waterfall, spans_table
 
+from needs import required_url, skip_or_fail
+
 INF = math.inf
 NAN = math.nan
 
@@ -604,10 +606,7 @@ def _required_binary(name: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{name} is not installed, but CI=true: CI must check course_lib against a real Prometheus. "
-                    "Install Debian's package (apt-get install prometheus) in .ci/run.")
-    pytest.skip(f"{name} is not installed (apt-get install prometheus) to compare with a real server")
+    skip_or_fail(f"{name} is not installed (apt-get install prometheus) to compare with a real server")
 
 
 #: Hand-made buckets that exercise every rule of histogram_quantile, served as exposition text.
@@ -723,12 +722,7 @@ def test_promtool_accepts_the_emitted_rules_and_the_server_loads_them(real_prome
 def test_the_configured_prometheus_scrapes_the_lessons_app_port():
     """The server named by COURSE_PROMETHEUS_URL (CI starts one) must have the lesson's app
     port as a scrape target, or lesson 05's PromQL section waits for scrapes that never come."""
-    url = os.environ.get("COURSE_PROMETHEUS_URL", "").strip()
-    if not url:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("COURSE_PROMETHEUS_URL is not set, but CI=true: start a Prometheus on 127.0.0.1 that scrapes "
-                        "127.0.0.1:$COURSE_APP_PORT every second and export COURSE_PROMETHEUS_URL in .ci/run.")
-        pytest.skip("COURSE_PROMETHEUS_URL is not set: start a Prometheus server and set it to run this test")
+    url = required_url("COURSE_PROMETHEUS_URL")
     from course_lib.backends import describe_backends
 
     row = describe_backends(check=True)[2]
