@@ -109,6 +109,11 @@ class Rubric:
         return self.autograded_points | self.manual_points
 
     @property
+    def autograded_total(self) -> float:
+        """The most points the autograded tests can earn."""
+        return sum(self.autograded_points.values())
+
+    @property
     def total(self) -> float:
         """The most points the exercise can earn."""
         return sum(self.points.values())
@@ -123,7 +128,7 @@ class Rubric:
             "",
             f"Exercise notebook: `exercises/{self.notebook}`. "
             f"Total: **{_num(self.total)} points** "
-            f"({_num(sum(self.autograded_points.values()))} autograded, "
+            f"({_num(self.autograded_total)} autograded, "
             f"{_num(sum(self.manual_points.values()))} for written answers).",
         ]
         if self.autograded:

@@ -19,7 +19,7 @@ def assignment(request) -> Assignment:
 def test_the_solution_earns_full_autograded_points(assignment):
     result = grade_submission("solution", ROOT / "solutions" / f"{assignment.name}.ipynb", assignment, Limits())
     failed = {g: c.message for g, c in result.cells.items() if c.outcome != "passed"}
-    assert not failed and result.total == sum(assignment.rubric.autograded_points.values()), failed
+    assert not failed and result.total == assignment.rubric.autograded_total, failed
     assert result.status == "graded"
 
 

@@ -34,8 +34,8 @@ def grade_class(submissions: Path, assignment: Assignment, out: Path, limits: Li
         for done, future in enumerate(as_completed(futures), 1):
             result = future.result()
             results.append(result)
-            maximum = sum(assignment.rubric.autograded_points.values())
-            progress(f"[{done}/{len(students)}] {result.student}: {result.total:g}/{maximum:g} ({result.status})")
+            progress(f"[{done}/{len(students)}] {result.student}: {result.total:g}/"
+                     f"{assignment.rubric.autograded_total:g} ({result.status})")
     write_reports(results, assignment, out / assignment.name)
     return sorted(results, key=lambda r: r.student)
 

@@ -37,7 +37,7 @@ def write_csv(results: list[SubmissionResult], assignment: Assignment, path: Pat
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", *auto, "autograded_total", "autograded_max", *manual, "status"])
-        maximum = sum(assignment.rubric.autograded_points.values())
+        maximum = assignment.rubric.autograded_total
         for r in results:
             writer.writerow([r.student, *(_number(r.cells[g].points) for g in auto), _number(r.total),
                              _number(maximum), *([""] * len(manual)), r.status])
@@ -48,7 +48,7 @@ def _number(value: float) -> str:
 
 
 def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
-    maximum = sum(assignment.rubric.autograded_points.values())
+    maximum = assignment.rubric.autograded_total
     lines = [f"# Feedback: {assignment.name}", "", f"Student: {result.student}  ",
              f"Status: {result.status}  ", f"Automatically graded points: {result.total:g} / {maximum:g}", "",
              "| check | result | points |", "|---|---|---|"]
@@ -73,7 +73,7 @@ def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
 
 def write_summary(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
     """``summary.md`` (score distribution, pass rate per check, statuses) and ``summary.png``."""
-    maximum = sum(assignment.rubric.autograded_points.values())
+    maximum = assignment.rubric.autograded_total
     graded = [r for r in results if r.status.startswith("graded")]
     scores = [r.total for r in graded]
     rates = {g: (sum(r.cells[g].outcome == "passed" for r in graded) / len(graded) if graded else 0.0)
