@@ -2,6 +2,7 @@
 #   make lab    install the course into .venv and open JupyterLab on the start-here notebook
 #   make test   install the course into .venv (if needed) and run the whole test suite
 #   make site   build the executed lessons into a static web site under build/site/ (after make test)
+#   make stress N=10   (maintainers) the notebook suite N times beside bursty CPU load, failures per cell
 # With CI=true, `make lab` does not open a browser; nothing here waits for input.
 
 PYTHON ?= python3
@@ -13,8 +14,13 @@ PYTEST_ARGS ?=
 LAB_ARGS ?=
 # Extra options for the site build, e.g. make site SITE_ARGS=--execute (see python -m course_lib.site --help)
 SITE_ARGS ?=
+# make test LOAD=0: no bursty CPU load beside the tests and no one-CPU pass (a quick look; CI never does this)
+LOAD ?= 1
+# make stress: how many runs, and extra options (STRESS_ARGS=--one-core pins the runs to one CPU)
+N ?= 10
+STRESS_ARGS ?=
 
-.PHONY: lab test install exercises site clean
+.PHONY: lab test install exercises site stress clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -32,10 +38,13 @@ lab: $(STAMP)
 		$(LAB_ARGS) notebooks/00_start_here.ipynb
 
 test: $(STAMP)
-	$(BIN)/python tests/run_suite.py $(PYTEST_ARGS)
+	$(BIN)/python tests/run_suite.py $(if $(filter 0,$(LOAD)),--no-load,) $(PYTEST_ARGS)
 
 site: $(STAMP)
 	$(BIN)/python -m course_lib.site $(SITE_ARGS)
+
+stress: $(STAMP)
+	$(BIN)/python tests/stress.py --runs $(N) $(STRESS_ARGS)
 
 exercises: $(STAMP)
 	$(BIN)/course-exercises

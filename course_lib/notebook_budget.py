@@ -69,6 +69,11 @@ def _backends() -> str:
     return "real " + "+".join(real) if real else "embedded"
 
 
+def _cpus() -> int:
+    """The CPUs this process (and so the kernels it starts) may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _report_dir(config: pytest.Config) -> Path:
     return Path(os.environ.get("COURSE_REPORT_DIR") or config.rootpath / "build" / "reports")
 
@@ -112,7 +117,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     _save_executed(item)
     seconds = time.perf_counter() - state["start"]
     row = {"notebook": item.parent.nodeid, "seconds": round(seconds, 1),
-           "peak_mib": round(state["peak"] / 2**20, 1), "cells": state["cells"], "backends": _backends()}
+           "peak_mib": round(state["peak"] / 2**20, 1), "cells": state["cells"], "backends": _backends(),
+           "cpus": _cpus()}
     with (_report_dir(item.config) / "notebooks.jsonl").open("a") as f:
         f.write(json.dumps(row) + "\n")
     problems = []
@@ -132,7 +138,7 @@ def _read_rows(lines: Path) -> list[dict]:
     if not lines.exists():
         return []
     rows = [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
-    return sorted(rows, key=lambda r: (r["notebook"], r["backends"]))
+    return sorted(rows, key=lambda r: (r["notebook"], r["backends"], -r.get("cpus", 0)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -142,10 +148,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     rows = _read_rows(report_dir / "notebooks.jsonl")
     if not rows:
         return
-    lines = ["| notebook | backends | cells | wall time (s) | kernel peak (MiB) |", "|---|---|---|---|---|"]
+    lines = ["| notebook | backends | CPUs | cells | wall time (s) | kernel peak (MiB) |", "|---|---|---|---|---|---|"]
     for r in rows:
         flag = " (over the 60 s budget)" if r["seconds"] > BUDGET_SECONDS else ""
-        lines.append(f"| {r['notebook']} | {r['backends']} | {r['cells']} | {r['seconds']}{flag} | {r['peak_mib']} |")
+        lines.append(f"| {r['notebook']} | {r['backends']} | {r.get('cpus', '?')} | {r['cells']} "
+                     f"| {r['seconds']}{flag} | {r['peak_mib']} |")
     (report_dir / "notebooks.md").write_text("# Notebook wall time and peak memory\n\n" + "\n".join(lines) + "\n")
     terminalreporter.write_sep("-", f"notebooks: wall time and kernel peak memory ({report_dir / 'notebooks.md'})")
     for line in lines:

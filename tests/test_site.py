@@ -1,7 +1,7 @@
 """The static site (`make site`): built from the executed notebooks of this run, one page per
 lesson with its plots, and a table of contents that follows the course map.
 
-Marked ``site``: tests/run_suite.py runs these after the notebooks ran (step 3), so the
+Marked ``site``: tests/run_suite.py runs these after the notebooks ran (step 4), so the
 executed copies under build/executed/ exist and are current."""
 
 from __future__ import annotations

@@ -1,0 +1,47 @@
+"""The bursty load the suite runs beside: it really takes CPU, in bursts, and always goes away."""
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from bursty_load import bursty_load, one_core, run_under_load
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+
+
+def test_loaders_burn_cpu_in_bursts_and_stop_at_the_end():
+    with bursty_load(loops=2, low_ms=20, high_ms=60) as procs:
+        time.sleep(1.5)
+        cpu = [psutil.Process(p.pid).cpu_times() for p in procs]
+    busy = [t.user + t.system for t in cpu]
+    assert all(0.2 < b < 1.45 for b in busy), f"each loader should be busy part of the time, not always: {busy}"
+    assert all(p.poll() is not None for p in procs), "loaders must be gone when the block ends"
+
+
+def test_loaders_stop_when_their_time_bound_runs_out():
+    with bursty_load(loops=1, seconds=0.3) as procs:
+        procs[0].wait(timeout=10)
+    assert procs[0].returncode == 0
+
+
+def test_the_command_keeps_its_exit_code_and_can_be_pinned_to_one_cpu():
+    code = "import os, sys; sys.exit(len(os.sched_getaffinity(0)) + 40)"
+    assert run_under_load([sys.executable, "-c", code], loops=1) == len(os.sched_getaffinity(0)) + 40
+    assert run_under_load([sys.executable, "-c", code], loops=1, pin_one_core=True) == 41
+    assert len(one_core()) == 1
+
+
+def test_a_loader_whose_parent_died_stops_by_itself(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text("import sys, time\nsys.path.insert(0, %r)\nfrom bursty_load import bursty_load\n"
+                      "with bursty_load(loops=1) as procs:\n    print(procs[0].pid, flush=True)\n    time.sleep(60)\n"
+                      % os.path.dirname(__file__))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    loader = psutil.Process(int(parent.stdout.readline()))
+    parent.kill()  # no finally block runs: the loader must notice on its own
+    parent.wait()
+    loader.wait(timeout=5)
