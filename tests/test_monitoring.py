@@ -594,6 +594,27 @@ def test_load_run_counts_agree_with_the_scraped_metrics():
     assert len(client_signals(records, window=0.3)) > 0
 
 
+def test_the_scraper_stamps_each_sample_with_the_time_its_scrape_began():
+    """As Prometheus does: the stamp comes before the page is served, never after it is parsed."""
+    served_at = []
+    app = FastAPI()
+
+    @app.get("/metrics")
+    def metrics():
+        served_at.append(time.perf_counter())
+        return PlainTextResponse(f"x_total {len(served_at)}\n")
+
+    with serve_in_thread(app) as server, scraping(server.url + "/metrics", interval=60) as scraper:
+        deadline = time.monotonic() + 10
+        while not scraper.samples and time.monotonic() < deadline:  # the thread's first scrape
+            time.sleep(0.01)
+    # ... and a last one as it stops
+    assert len(scraper.samples) == len(served_at) == 2
+    for (stamped, flat), served in zip(scraper.samples, served_at):
+        assert stamped < served
+    assert [flat[("x_total", ())] for _, flat in scraper.samples] == [1.0, 2.0]
+
+
 def test_load_driver_only_targets_this_machine():
     with pytest.raises(ValueError, match="127.0.0.1"):
         run_load("http://example.com", [Phase("x", 0.1)])
