@@ -361,17 +361,24 @@ def with_pyinstrument(workload: Callable[[], Any], interval: float = 0.001) -> C
 
 
 def overhead_table(workload: Callable[[], Any], runners: Mapping[str, Callable[[], Any]], *,
-                   repeats: int = 10, warmup: int = 1) -> pd.DataFrame:
+                   repeats: int = 10, warmup: int = 1,
+                   timer: Callable[[], float] = time.perf_counter) -> pd.DataFrame:
     """What each runner (the workload under a profiler) costs compared with the bare workload.
 
     Each runner is measured against the bare ``workload`` with :func:`course_lib.harness.compare`
-    (interleaved, same run). Returns one row per runner: the medians (ms), the slow-down
-    ``median(runner) / median(bare)`` and its 95% bootstrap interval, and ``min_slowdown``,
-    the same ratio of the fastest samples, which a busy machine disturbs least.
+    (interleaved, same run, with ``timer`` as the clock). Returns one row per runner: the
+    medians (ms), the slow-down ``median(runner) / median(bare)`` and its 95% bootstrap
+    interval, and ``min_slowdown``, the same ratio of the fastest samples, which a busy
+    machine disturbs least.
+
+    A profiler's cost is CPU work in the thread it watches, so ``timer=time.thread_time``
+    measures it without counting the time other processes take; keep the default wall
+    clock when the workload waits (for a database, say) or runs work in other threads.
     """
     rows = {}
     for name, run in runners.items():
-        comparison = compare(workload, run, repeats=repeats, warmup=warmup, names=("no profiler", name))
+        comparison = compare(workload, run, repeats=repeats, warmup=warmup, timer=timer,
+                             names=("no profiler", name))
         low, high = comparison.ratio_ci
         rows[name] = {"bare_ms": comparison.baseline.median * 1e3, "profiled_ms": comparison.candidate.median * 1e3,
                       "slowdown": 1 / comparison.ratio, "slowdown_low": 1 / high, "slowdown_high": 1 / low,
