@@ -208,3 +208,82 @@ def test_tolerances() -> None:
 def test_module_doctests() -> None:
     result = doctest.testmod(checks, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+# --------------------------------------------------------------------------- call_alone: the student's code alone
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="call_alone forks only on Linux")
+
+
+@linux_only
+def test_call_alone_runs_without_the_other_threads() -> None:
+    import threading
+
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)
+    busy.start()
+    try:
+        assert threading.active_count() >= 2
+        assert checks.call_alone(threading.active_count) == 1
+        assert checks.call_alone(lambda: os.getpid()) != os.getpid()
+    finally:
+        stop.set()
+        busy.join()
+
+
+@linux_only
+def test_call_alone_keeps_other_threads_out_of_tracemalloc() -> None:
+    """A thread that allocates all the time shows up in tracemalloc's snapshots, except under call_alone."""
+    import threading
+    import time
+    import tracemalloc
+
+    stop = threading.Event()
+    kept: list[bytes] = []
+
+    def allocate() -> None:
+        while not stop.is_set():
+            kept.append(b"x" * 1000)
+            stop.wait(0.0005)
+
+    def growth_in_this_file() -> int:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            time.sleep(0.05)                   # lets the other thread run (in this process it would allocate)
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        return sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0
+                   and s.traceback[0].filename == __file__ and s.traceback[0].lineno != 0)
+
+    noise = threading.Thread(target=allocate, daemon=True)
+    noise.start()
+    try:
+        assert checks.call_alone(growth_in_this_file) == 0
+    finally:
+        stop.set()
+        noise.join()
+
+
+@linux_only
+def test_call_alone_passes_back_errors_output_and_nothing_else(capsys: pytest.CaptureFixture[str]) -> None:
+    state = {"calls": 0}
+
+    def noisy(x: int) -> int:
+        state["calls"] += 1
+        print("working on", x)
+        return x * 2
+
+    assert checks.call_alone(noisy, 21) == 42
+    assert capsys.readouterr().out == "working on 21\n"
+    assert state["calls"] == 0, "the child's changes stay in the child"
+    with pytest.raises(NotImplementedError):
+        checks.call_alone(not_written, [1], 50)
+    with pytest.raises(ZeroDivisionError) as info:
+        checks.call_alone(divides_by_zero, [1], 50)
+    assert any("return sum(samples) / count" in note for note in getattr(info.value, "__notes__", []))
+    with pytest.raises(RuntimeError, match="cannot be sent back"):
+        checks.call_alone(lambda: (lambda: None))
+    with pytest.raises(RuntimeError, match="without an answer"):
+        checks.call_alone(os._exit, 3)

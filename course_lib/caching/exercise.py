@@ -265,9 +265,12 @@ def check_stampede_guard(get_guarded: Callable[[Any, str, Callable[[str], Any]],
                          quiet: bool = False) -> int:
     """``threads`` threads call ``get_guarded(store, key, load)`` at once (keys taken in turn).
 
-    ``load`` counts its calls and answers only once every thread has looked in the store,
-    so an unguarded function calls it once per thread. Expected: one call per key, every
-    thread gets the value, none raises or hangs. Returns the number of backend calls.
+    ``load`` counts its calls and answers only once every thread has looked in the store (it
+    waits up to 2 s for them), so an unguarded function calls it once for every thread that
+    found the key missing. Expected: one call per key, every thread gets the value, none
+    raises or hangs. The verdict on a correct guard does not depend on how the threads are
+    scheduled: a thread that starts late finds the value stored. Returns the number of
+    backend calls.
     """
     from course_lib.caching.stampede import RedisLockGuard, SingleFlight
 
