@@ -1,7 +1,8 @@
 """The course's sample domain: a bookstore on SQLAlchemy 2, its data, its queries, its web API.
 
-Module 03 builds it and optimises it; later modules put a cache in front of it (04),
-instrument it (05), load-test it (06) and tune it end to end (07).
+Module 03 builds it and optimises it; later modules put a cache in front of it (04) and
+instrument it (05); modules 06 (load testing) and 07 (capstone), in preparation, will
+load-test it and tune it end to end.
 
 >>> from course_lib.bookstore import Scale, temporary_bookstore, queries   # doctest: +SKIP
 >>> with temporary_bookstore(Scale.small(), seed=1) as store:               # doctest: +SKIP
