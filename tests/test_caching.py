@@ -40,6 +40,7 @@ from course_lib.caching import (
 )
 from course_lib.caching.adaptive import AdaptiveTTL, simulate_ttl
 from course_lib.caching.aimd import AIMDController, run_batches
+from course_lib.caching.pipelining import time_batch_sizes
 from course_lib.caching.serialization import CODECS, ORJSON, compress_above
 from course_lib.caching.simulate import make_cache, replay_hits
 from course_lib.caching.stampede import STRATEGIES, RedisLock, simulate_expiry, xfetch_should_refresh
@@ -676,6 +677,43 @@ def test_run_batches_with_a_fixed_size_counts_round_trips():
 def test_aimd_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
         AIMDController(**kwargs)
+
+
+# --------------------------------------------------------------------------- timing batch sizes
+
+
+def test_time_batch_sizes_interleaves_sizes_and_reports_seconds_per_item():
+    """Batch time = 0.1 s per round trip + 0.01 s per item, on a fake clock: exact per-item figures."""
+    clock, order = FakeClock(), []
+
+    def write(batch):
+        order.append(len(batch))
+        clock.advance(0.1 + 0.01 * len(batch))
+
+    timings = time_batch_sizes(write, list(range(100)), [1, 10, 100], rounds=4, warmup=1, timer=clock)
+    for n, expected in [(1, 0.11), (10, 0.02), (100, 0.011)]:
+        assert timings[n].name == f"batch {n}" and timings[n].repeats == 4
+        assert timings[n].samples == pytest.approx([expected] * 4) and timings[n].number == 100
+    rounds = [order[i:i + 111] for i in range(0, len(order), 111)]       # 100 + 10 + 1 batches per round
+    firsts = [r[0] for r in rounds]
+    assert len(rounds) == 5 and firsts == [1, 10, 100, 1, 10]            # each round starts at the next size
+
+
+@pytest.mark.parametrize("kwargs", [{"items": []}, {"sizes": []}, {"sizes": [0]}, {"sizes": [2.5]}, {"rounds": 0},
+                                    {"warmup": -1}])
+def test_time_batch_sizes_rejects_bad_arguments(kwargs):
+    arguments = {"items": [1, 2, 3], "sizes": [1, 2], **kwargs}
+    with pytest.raises(ValueError):
+        time_batch_sizes(lambda batch: None, arguments.pop("items"), arguments.pop("sizes"), **arguments)
+
+
+@pytest.mark.parametrize("module", ["adaptive", "aimd", "aside", "clock", "http", "pipelining", "policies",
+                                    "serialization", "simulate", "stampede", "stores", "twolevel", "workloads"])
+def test_module_doctests(module):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(f"course_lib.caching.{module}")).failed == 0
 
 
 # --------------------------------------------------------------------------- HTTP caching

@@ -13,6 +13,7 @@ One small module per idea; import from the module, or the common names from here
 ``stampede``           ``SingleFlight``, ``RedisLockGuard``, XFetch, ``StampedeScenario``
 ``twolevel``           ``TwoLevelCache``: in-process L1, Redis L2
 ``adaptive``           ``AdaptiveTTL`` and ``simulate_ttl``
+``pipelining``         ``time_batch_sizes``: the same writes at several batch sizes, interleaved
 ``aimd``               ``AIMDController`` and ``run_batches``: an adaptive batch size
 ``bookstore``          ``load_book``, ``set_price``: module 03's bookstore, one book at a time
 ``http``               ``create_cached_app``: ETag, ``Cache-Control`` and 304 in FastAPI

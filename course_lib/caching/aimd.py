@@ -105,7 +105,7 @@ class BatchRun:
     def summary(self, target: float) -> dict[str, Any]:
         return {"run": self.label, "items": self.items, "round trips": self.round_trips,
                 "items/s": round(self.throughput), "p95 batch (ms)": round(self.percentile(95) * 1e3, 3),
-                f"batches over {target * 1e3:g} ms": f"{self.over(target):.1%}"}
+                f"batches over {target * 1e3:.3g} ms": f"{self.over(target):.1%}"}
 
 
 def run_batches(write_batch: Callable[[Sequence[Any]], Any], items: Sequence[Any], size: int | AIMDController,
