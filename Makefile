@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Extra options for `jupyter lab`, e.g. make lab LAB_ARGS="--port 8899 --no-browser"
 LAB_ARGS ?=
-# Extra options for the site build, e.g. make site SITE_ARGS=--execute (see python -m course_lib.site --help)
+# Extra options for the site build, e.g. make site SITE_ARGS=--execute (see python -m course_tools.site --help)
 SITE_ARGS ?=
 # make test LOAD=0: no bursty CPU load beside the tests and no one-CPU pass (a quick look; CI never does this)
 LOAD ?= 1
@@ -38,13 +38,13 @@ lab: $(STAMP)
 		$(LAB_ARGS) notebooks/00_start_here.ipynb
 
 test: $(STAMP)
-	$(BIN)/python tests/run_suite.py $(if $(filter 0,$(LOAD)),--no-load,) $(PYTEST_ARGS)
+	$(BIN)/python -m course_tools.suite $(if $(filter 0,$(LOAD)),--no-load,) $(PYTEST_ARGS)
 
 site: $(STAMP)
-	$(BIN)/python -m course_lib.site $(SITE_ARGS)
+	$(BIN)/python -m course_tools.site $(SITE_ARGS)
 
 stress: $(STAMP)
-	$(BIN)/python tests/stress.py --runs $(N) $(STRESS_ARGS)
+	$(BIN)/python -m course_tools.stress --runs $(N) $(STRESS_ARGS)
 
 exercises: $(STAMP)
 	$(BIN)/course-exercises

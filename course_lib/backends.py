@@ -16,10 +16,10 @@ variable                   real service                  embedded default
 The variables are read each time a function here is called (not at import), and an empty
 value counts as unset. Services are context managers that always clean up:
 
->>> with temporary_database() as engine, engine.connect() as connection:  # doctest: +SKIP
+>>> with temporary_database() as engine, engine.connect() as connection:
 ...     connection.exec_driver_sql("SELECT 1 + 1").scalar()
 2
->>> with redis_client(decode_responses=True) as redis:                    # doctest: +SKIP
+>>> with redis_client(decode_responses=True) as redis:
 ...     redis.set("greeting", "hello")
 ...     redis.get("greeting")
 True

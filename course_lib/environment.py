@@ -3,8 +3,8 @@
 Every figure the course shows was measured on *your* machine, so lessons print a one-line
 description of it next to their results:
 
->>> print(machine_summary())                        # doctest: +SKIP
-Python 3.11.7 on Linux x86_64, 2 cores, 23.4 GiB RAM
+>>> print(machine_summary())    # on the machine the course was written on
+Python 3.11... on Linux x86_64, ... cores, ... GiB RAM
 
 ``environment_report()`` collects the details (Python, CPU, memory, package versions,
 backends) and ``check_environment()`` turns them into a list of problems in plain words.

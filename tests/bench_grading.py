@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_lib.environment import machine_summary  # noqa: E402
-from course_lib.grading.cli import grade_class  # noqa: E402
-from course_lib.grading.runner import Assignment  # noqa: E402
+from course_tools.grading.cli import grade_class  # noqa: E402
+from course_tools.grading.runner import Assignment  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib.authoring import make_student_version
+from course_tools.authoring import make_student_version
 
 NAME = "99_tiny"
 

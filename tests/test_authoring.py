@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib import authoring
-from course_lib.authoring import (
+from course_tools import authoring
+from course_tools.authoring import make_grading_template, make_student_version
+from course_tools.cells import (
     BEGIN_HIDDEN_TESTS,
     BEGIN_SOLUTION,
     END_HIDDEN_TESTS,
@@ -24,12 +25,9 @@ from course_lib.authoring import (
     AuthoringError,
     cell_role,
     grade_id,
-    make_grading_template,
-    make_student_version,
     metadata_for,
-    notebook_to_text,
-    read_notebook,
 )
+from course_tools.notebook_files import notebook_to_text, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -495,6 +493,6 @@ def test_authoring_error_is_reported_not_raised(tmp_path: Path, capsys: pytest.C
 
 
 def test_module_runs_as_a_script() -> None:
-    done = subprocess.run([sys.executable, "-m", "course_lib.authoring", "--root", str(ROOT), "--check"],
+    done = subprocess.run([sys.executable, "-m", "course_tools.authoring", "--root", str(ROOT), "--check"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -30,7 +30,7 @@ from course_lib.bookstore import (
 )
 from course_lib.bookstore.app import app_client, create_app
 from course_lib.bookstore.models import TABLES
-from course_lib.querycount import count_queries
+from course_lib.database.querycount import count_queries
 
 from needs import required_url
 
@@ -298,12 +298,3 @@ def test_real_postgresql_bookstore_lives_in_its_own_schema():
             tables = connection.execute(text(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}).scalar()
     assert schema.startswith("course_tmp_") and tables == len(TABLES)
-
-
-@pytest.mark.parametrize("module", ["__init__", "models", "data", "queries", "app", "explain", "pool", "checks"])
-def test_module_doctests(module):
-    import doctest
-    import importlib
-
-    name = "course_lib.bookstore" if module == "__init__" else f"course_lib.bookstore.{module}"
-    assert doctest.testmod(importlib.import_module(name)).failed == 0

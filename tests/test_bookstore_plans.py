@@ -15,11 +15,11 @@ from sqlalchemy import Index, and_, create_engine, or_, select, text
 
 from course_lib.backends import temporary_database
 from course_lib.bookstore import Book, Order, Review, Scale, analyze, temporary_bookstore
-from course_lib.bookstore.checks import _offset, check_index_changes_plan, check_keyset_pagination
+from course_lib.checks.database import _offset, check_index_changes_plan, check_keyset_pagination
 from course_lib.bookstore.explain import Plan, explain, to_sql
 from course_lib.bookstore.pool import checkout_burst, engine_with_pool
 from course_lib.checks import CheckFailed
-from course_lib.querycount import Statement
+from course_lib.database.querycount import Statement
 
 # --------------------------------------------------------------------------- reading plans
 

@@ -8,7 +8,7 @@
 Screenshots go to build/screenshots/ (a CI artifact). Skipped with a reason where /usr/bin/chromium
 or the playwright package is missing, except with CI=true, where that fails the test: `.ci/run`
 installs Chromium. Playwright never downloads a browser here (no `playwright install`).
-Marked ``site``: tests/run_suite.py runs it after the notebooks, reusing the site build.
+Marked ``site``: course_tools/suite.py runs it after the notebooks, reusing the site build.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from course_lib import site
+from course_tools import site
 
 from needs import skip_or_fail
 from test_site import built_site  # noqa: F401  (the session fixture that builds the site once)

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from bursty_load import bursty_load, one_core, run_under_load
+from course_tools.bursty_load import bursty_load, one_core, run_under_load
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
 
@@ -47,7 +47,7 @@ def test_the_command_keeps_its_exit_code_and_can_be_pinned_to_one_cpu():
 
 def test_a_loader_whose_parent_died_stops_by_itself(tmp_path):
     script = tmp_path / "parent.py"
-    script.write_text("import sys, time\nsys.path.insert(0, %r)\nfrom bursty_load import bursty_load\n"
+    script.write_text("import sys, time\nsys.path.insert(0, %r)\nfrom course_tools.bursty_load import bursty_load\n"
                       "with bursty_load(loops=1) as procs:\n    print(procs[0].pid, flush=True)\n    time.sleep(60)\n"
                       % os.path.dirname(__file__))
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)

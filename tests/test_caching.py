@@ -432,7 +432,7 @@ SCRIPT = [("read", 3), ("read", 3), ("write", 3, 1234), ("read", 3), ("read", 4)
 
 
 def test_cache_aside_in_front_of_the_bookstore_never_reads_stale_data(shop, client):
-    from course_lib.caching.exercise import check_bookstore_cache
+    from course_lib.checks.caching import check_bookstore_cache
 
     with redis_store(client, "test-aside") as store:
         counts = check_bookstore_cache(*_aside_functions(shop, store), shop, SCRIPT, quiet=True)
@@ -440,7 +440,7 @@ def test_cache_aside_in_front_of_the_bookstore_never_reads_stale_data(shop, clie
 
 
 def test_the_bookstore_check_catches_a_stale_read_and_a_cache_that_never_hits(shop, client):
-    from course_lib.caching.exercise import check_bookstore_cache
+    from course_lib.checks.caching import check_bookstore_cache
 
     script = [("read", 5), ("write", 5, 4711), ("read", 5)]
     with redis_store(client, "test-stale") as store:
@@ -453,7 +453,7 @@ def test_the_bookstore_check_catches_a_stale_read_and_a_cache_that_never_hits(sh
 
 def test_load_book_and_set_prices_issue_one_statement_each(shop):
     from course_lib.caching.bookstore import book_ids, load_book, set_prices
-    from course_lib.querycount import count_queries
+    from course_lib.database.querycount import count_queries
 
     with shop.session() as session:
         ids = book_ids(session)
@@ -532,7 +532,7 @@ def test_redis_lock_is_exclusive_expires_and_only_its_holder_releases_it(client)
 
 
 def test_the_stampede_check_explains_an_unguarded_function_and_passes_a_guarded_one(client):
-    from course_lib.caching.exercise import check_stampede_guard
+    from course_lib.checks.caching import check_stampede_guard
 
     def naive(store, key, load):
         value = store.get(key)
@@ -707,15 +707,6 @@ def test_time_batch_sizes_rejects_bad_arguments(kwargs):
         time_batch_sizes(lambda batch: None, arguments.pop("items"), arguments.pop("sizes"), **arguments)
 
 
-@pytest.mark.parametrize("module", ["adaptive", "aimd", "aside", "clock", "http", "pipelining", "policies",
-                                    "serialization", "simulate", "stampede", "stores", "twolevel", "workloads"])
-def test_module_doctests(module):
-    import doctest
-    import importlib
-
-    assert doctest.testmod(importlib.import_module(f"course_lib.caching.{module}")).failed == 0
-
-
 # --------------------------------------------------------------------------- HTTP caching
 
 
@@ -723,7 +714,7 @@ def test_http_etag_304_and_invalidation_on_put(shop, client):
     from course_lib.bookstore.app import app_client
     from course_lib.caching.bookstore import load_book
     from course_lib.caching.http import create_cached_app
-    from course_lib.querycount import count_queries
+    from course_lib.database.querycount import count_queries
 
     def fetch(book_id):
         with shop.session() as session:
@@ -792,7 +783,7 @@ class _StudentLFU:
 
 
 def test_the_policy_check_passes_a_correct_lfu_and_explains_wrong_ones():
-    from course_lib.caching.exercise import check_policy
+    from course_lib.checks.caching import check_policy
 
     cases = [(TRACES[0], 50), (TRACES[4], 7)]
     check_policy(_StudentLFU, cases, quiet=True)

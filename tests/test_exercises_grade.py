@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading.runner import Assignment, Limits, grade_submission
+from course_tools.grading.runner import Assignment, Limits, grade_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))

@@ -10,11 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.authoring import grade_id
-from course_lib.grading.assemble import assemble
-from course_lib.grading.cli import grade_class, main
-from course_lib.grading.nbval_guard import strip_ansi
-from course_lib.grading.runner import Assignment, Limits, grade_submission, read_submission
+from course_tools.cells import grade_id
+from course_tools.grading.assemble import assemble
+from course_tools.grading.cli import grade_class, main
+from course_tools.grading.nbval_guard import strip_ansi
+from course_tools.grading.runner import Assignment, Limits, grade_submission, read_submission
 
 from grading_fixtures import CLASS, NAME, make_course, solution_notebook, write_class
 
@@ -147,7 +147,7 @@ def test_regrading_gives_the_same_grades(graded, tmp_path):
 def test_assemble_restores_one_canonical_copy_in_place():
     from grading_fixtures import _tampered
 
-    from course_lib.authoring import make_grading_template
+    from course_tools.authoring import make_grading_template
 
     canonical = make_grading_template(solution_notebook())
     graded = assemble(_tampered(), canonical)
@@ -162,7 +162,7 @@ def test_assemble_restores_one_canonical_copy_in_place():
 
 
 def test_assemble_keeps_cells_the_student_added_before_the_test():
-    from course_lib.authoring import make_grading_template
+    from course_tools.authoring import make_grading_template
 
     canonical = make_grading_template(solution_notebook())
     nb = nbformat.v4.new_notebook(cells=[c for c in canonical.cells])

@@ -15,7 +15,7 @@ def _run(tmp_path, source: str, **ceilings: str) -> subprocess.CompletedProcess:
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), tmp_path / "nb.ipynb")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "COURSE_REPORT_DIR": str(tmp_path / "reports"), **ceilings}
-    return subprocess.run([sys.executable, "-m", "pytest", "nb.ipynb", "-p", "course_lib.notebook_budget",
+    return subprocess.run([sys.executable, "-m", "pytest", "nb.ipynb", "-p", "course_tools.notebook_budget",
                            "--nbval-lax", "--nbval-current-env", "-p", "no:xdist", "-p", "no:cacheprovider"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 

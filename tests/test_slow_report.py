@@ -3,18 +3,13 @@ reason the lesson says (counted, not timed)."""
 
 from __future__ import annotations
 
-import doctest
 import json
 import tracemalloc
 
 import pytest
 
-from course_lib import slow_report
-from course_lib.slow_report import ReportService, bestseller_report, make_bookstore
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(slow_report).failed == 0
+from course_lib.profiling import slow_report
+from course_lib.profiling.slow_report import ReportService, bestseller_report, make_bookstore
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -113,5 +108,5 @@ def test_the_leak_shows_in_a_tracemalloc_diff() -> None:
     top = max(after.compare_to(before, "lineno"), key=lambda s: s.size_diff)
     frame = top.traceback[0]
     assert frame.filename == slow_report.__file__
-    assert "json.dumps" in slow_report.__loader__.get_source("course_lib.slow_report").splitlines()[frame.lineno - 1]
+    assert "json.dumps" in slow_report.__loader__.get_source("course_lib.profiling.slow_report").splitlines()[frame.lineno - 1]
     assert top.size_diff > 300 * 200

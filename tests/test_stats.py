@@ -1,4 +1,4 @@
-"""Properties of course_lib.stats: percentiles agree with numpy, bootstrap intervals behave."""
+"""Properties of course_lib.measuring.stats: percentiles agree with numpy, bootstrap intervals behave."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import stats
-from course_lib.stats import (
+from course_lib.measuring import stats
+from course_lib.measuring.stats import (
     DEFAULT_PERCENTILES,
     bootstrap_ci,
     percentile,

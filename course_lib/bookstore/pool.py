@@ -7,11 +7,14 @@ SQLAlchemy's ``QueuePool`` keeps up to ``pool_size`` connections open, opens up 
 on the same database as an existing engine; :func:`checkout_burst` starts many threads at
 once, each borrowing a connection for a while, and records how long each waited:
 
->>> with temporary_database() as engine:                                # doctest: +SKIP
+>>> from course_lib.backends import temporary_database
+>>> with temporary_database() as engine:
 ...     with engine_with_pool(engine, pool_size=2) as small:
 ...         burst = checkout_burst(small, clients=6, hold=0.05)
->>> burst.timeouts, [round(w, 1) for w in sorted(burst.waits)]           # doctest: +SKIP
-(0, [0.0, 0.0, 0.1, 0.1, 0.1, 0.1])
+>>> burst.timeouts, len(burst.waits)
+(0, 6)
+>>> bool(sum(w > 0.025 for w in burst.waits) >= 4)   # two got a connection at once; four had to wait
+True
 """
 
 from __future__ import annotations

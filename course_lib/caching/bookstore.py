@@ -5,11 +5,11 @@ is easiest to see on the simplest read there is, one book by id, and the simples
 a new price. Both issue exactly one SQL statement, so in a cached read the number of
 statements *is* the number of misses.
 
->>> from course_lib.bookstore import Scale, temporary_bookstore      # doctest: +SKIP
->>> with temporary_bookstore(Scale.small(), seed=1) as store:         # doctest: +SKIP
+>>> from course_lib.bookstore import Scale, temporary_bookstore
+>>> with temporary_bookstore(Scale.small(), seed=1) as store:
 ...     with store.session() as session:
 ...         before = load_book(session, 7)["price_cents"]
-...         set_price(session, 7, before + 100)
+...         changed = set_price(session, 7, before + 100)
 ...         load_book(session, 7)["price_cents"] - before
 100
 """

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from course_lib.harness import Measurement
+from course_lib.measuring.harness import Measurement
 
 __all__ = ["time_batch_sizes"]
 
@@ -32,7 +32,7 @@ def time_batch_sizes(write_batch: Callable[[Sequence[Any]], Any], items: Sequenc
     ``write_batch`` receives one batch (a slice of ``items``) per call, e.g. a store's
     ``set_many`` (one pipeline, one round trip). Each round times every size once, in an
     order rotated from round to round; ``warmup`` untimed rounds come first. Returns a
-    :class:`~course_lib.harness.Measurement` per size, named ``"batch <size>"``.
+    :class:`~course_lib.measuring.harness.Measurement` per size, named ``"batch <size>"``.
     """
     if not items:
         raise ValueError("give at least one item to write")

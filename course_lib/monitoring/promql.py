@@ -6,8 +6,8 @@ one place, :func:`course_lib.backends.prometheus_url` (``COURSE_PROMETHEUS_URL``
 
     >>> from course_lib.backends import prometheus_url
     >>> url = prometheus_url()
-    >>> if url:                                             # doctest: +SKIP
-    ...     PrometheusAPI(url).query("up")
+    >>> if url:
+    ...     answer = PrometheusAPI(url).query("up")
 
 :func:`run_prometheus` starts Debian's (or any) ``prometheus`` binary on 127.0.0.1 with a
 temporary configuration and data directory, waits until it is ready, and stops it and

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.authoring import cell_role, grade_id, make_grading_template
-from course_lib.grading.assemble import assemble
-from course_lib.rubrics import Rubric, load_rubric
+from course_tools.authoring import make_grading_template
+from course_tools.cells import cell_role, grade_id
+from course_tools.grading.assemble import assemble
+from course_tools.rubrics import Rubric, load_rubric
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 
@@ -118,7 +119,7 @@ def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], st
         # Only nbval and the guard are loaded (no plugin autoload): faster, and no pytest-xdist to
         # split the notebook's cells across kernels. One submission, one pytest, one kernel.
         command = [sys.executable, "-m", "pytest", "submission.ipynb", "-c", "pytest.ini", "--rootdir", tmp,
-                   "-p", "nbval.plugin", "-p", "course_lib.grading.nbval_guard", f"--grading-results={results}",
+                   "-p", "nbval.plugin", "-p", "course_tools.grading.nbval_guard", f"--grading-results={results}",
                    "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={limits.cell_timeout}",
                    "-p", "no:cacheprovider", "--color=no", "-q"]
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",

@@ -8,7 +8,7 @@
 3. every lesson once more, one after another, pinned to one CPU as on Binder;
 4. ``pytest -m site``: the tests that need step 1's executed notebooks (static site, browser).
 
-Steps 1 to 3 run beside bursty CPU load (``tests/bursty_load.py``: more busy loops than cores,
+Steps 1 to 3 run beside bursty CPU load (``course_tools/bursty_load.py``: more busy loops than cores,
 each switching on and off at random), because a busy machine is the normal machine: a claim or a
 check that only holds on a quiet one fails here. ``--no-load`` (``make test LOAD=0``) runs without
 the load and without step 3, for a quick look; CI never uses it.
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bursty_load import bursty_load, exit_on_sigterm, one_core
+from course_tools.bursty_load import bursty_load, exit_on_sigterm, one_core
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_VARIABLES = ("COURSE_DATABASE_URL", "COURSE_REDIS_URL", "COURSE_PROMETHEUS_URL")

@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 from nbformat import NotebookNode
 
-from course_lib.authoring import cell_points, cell_role, grade_id
+from course_tools.cells import cell_points, cell_role, grade_id
 
 __all__ = [
     "RubricError",

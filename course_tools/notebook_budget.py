@@ -1,7 +1,7 @@
 """A pytest plugin: every executed notebook's wall time and peak memory, and the ceilings.
 
 The course's test suite loads it from the root ``conftest.py``; load it elsewhere with
-``pytest -p course_lib.notebook_budget --nbval-lax ...``.
+``pytest -p course_tools.notebook_budget --nbval-lax ...``.
 
 nbval runs each notebook in its own kernel, one test item per code cell. This plugin notes
 when a notebook's first cell starts and its last cell ends (kernel start and shutdown

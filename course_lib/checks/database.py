@@ -3,7 +3,7 @@
 Each check raises :class:`course_lib.checks.CheckFailed` with an explanation and a hint when
 something is wrong, and prints one ``✓`` line per thing that is right. They judge what the
 database does (statements sent, the plan it chose, the rows it returned), never timings.
-The query budget of an N+1 fix is :func:`course_lib.querycount.check_query_budget`.
+The query budget of an N+1 fix is :func:`course_lib.database.querycount.check_query_budget`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.sql import Select
 from course_lib.bookstore.data import Bookstore, analyze
 from course_lib.bookstore.explain import Plan, explain
 from course_lib.checks import CheckFailed, check_equal, passed
-from course_lib.querycount import Statement, count_queries
+from course_lib.database.querycount import Statement, count_queries
 
 __all__ = ["check_index_changes_plan", "check_keyset_pagination"]
 

@@ -14,7 +14,7 @@ import copy
 
 import nbformat
 
-from course_lib.authoring import cell_role, grade_id
+from course_tools.cells import cell_role, grade_id
 
 
 def _key(cell) -> str | None:

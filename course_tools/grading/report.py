@@ -11,8 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from course_lib.authoring import MANUAL_PLACEHOLDER  # noqa: E402
-from course_lib.grading.runner import Assignment, SubmissionResult  # noqa: E402
+from course_tools.cells import MANUAL_PLACEHOLDER  # noqa: E402
+from course_tools.grading.runner import Assignment, SubmissionResult  # noqa: E402
 
 
 def safe_name(student: str) -> str:

@@ -1,8 +1,8 @@
 """Run the notebook suite N times beside bursty CPU load and count the failures per notebook and cell.
 
-``make stress N=20`` (or ``python tests/stress.py --runs 20``) runs, N times, every lesson and
+``make stress N=20`` (or ``python course_tools/stress.py --runs 20``) runs, N times, every lesson and
 solution notebook plus the graded-solution tests (``tests/test_exercises_grade.py``) with
-``tests/bursty_load.py`` beside them, then prints one row per failing cell or test with the
+``course_tools/bursty_load.py`` beside them, then prints one row per failing cell or test with the
 number of runs it failed in. ``--one-core`` pins the runs to one CPU (the loaders stay free),
 as on Binder. Expected: no rows. Exit status 1 when anything failed.
 
@@ -20,8 +20,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bursty_load import exit_on_sigterm, run_under_load  # noqa: E402
+from course_tools.bursty_load import exit_on_sigterm, run_under_load
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["notebooks", "solutions", "tests/test_exercises_grade.py"]

@@ -224,7 +224,7 @@ def slow_query_log(target: Engine | Connection, threshold: float,
 
     The same idea as PostgreSQL's ``log_min_duration_statement`` setting, measured in the
     application (so it includes the network round trip). ``logger`` defaults to the
-    ``course_lib.querycount`` logger.
+    ``course_lib.database.querycount`` logger.
 
     >>> from sqlalchemy import create_engine, text
     >>> engine = create_engine("sqlite://")

@@ -2,8 +2,8 @@
 
 From the repository root::
 
-    make site                              # the same as: python -m course_lib.site
-    python -m course_lib.site --execute    # first run lessons with no (or an out-of-date) executed copy
+    make site                              # the same as: python -m course_tools.site
+    python -m course_tools.site --execute    # first run lessons with no (or an out-of-date) executed copy
 
 The site follows the course map (module order; in each module the lesson, then its labs, then
 the exercise) and is written to ``build/site/`` (open ``build/site/index.html``). Nothing is
@@ -80,7 +80,7 @@ def course_map(root: Path) -> list[Module]:
     module 02's lab). Modules the syllabus names appear even when no notebook exists yet;
     a prefix the syllabus does not name becomes "Module NN".
 
-    >>> [m.caption for m in course_map(Path("."))][:2]  # doctest: +SKIP
+    >>> [m.caption for m in course_map(Path(__file__).resolve().parents[1])][:2]
     ['00 Start here', '01 Performance fundamentals']
     """
     modules = {number: Module(number, title) for number, title in MODULES.items()}
@@ -273,7 +273,7 @@ def build_site(root: Path, out: Path | None = None, executed: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.site", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_tools.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
     parser.add_argument("--out", type=Path, help="output folder (default: ROOT/build/site)")
     parser.add_argument("--executed", type=Path, help="executed notebooks (default: ROOT/build/executed)")

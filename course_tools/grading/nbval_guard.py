@@ -1,5 +1,5 @@
 """A pytest plugin that makes nbval fit for grading. The grader loads it with
-``-p course_lib.grading.nbval_guard``; plain ``pytest --nbval-lax`` never sees it.
+``-p course_tools.grading.nbval_guard``; plain ``pytest --nbval-lax`` never sees it.
 
 nbval checks that notebooks run; on its own it is not safe for grading:
 

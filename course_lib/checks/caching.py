@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from course_lib.caching.simulate import reference_stats
 from course_lib.caching.stampede import StampedeScenario
 from course_lib.caching.workloads import Trace
-from course_lib.checks import CheckFailed, _spying, passed
+from course_lib.checks.core import CheckFailed, passed, spying
 
 if TYPE_CHECKING:
     from course_lib.bookstore.data import Bookstore
@@ -56,7 +56,7 @@ def forbidding(targets: Sequence[tuple[object, str, str]]) -> Iterator[list[str]
     ``owner`` is a class or module; its attribute is wrapped (and restored afterwards), so
     calls made through the class or module are seen.
     """
-    with _spying([(label, owner, attribute) for owner, attribute, label in targets]) as called:
+    with spying([(label, owner, attribute) for owner, attribute, label in targets]) as called:
         yield called
 
 
@@ -199,7 +199,7 @@ def check_bookstore_cache(get_book: Callable[[int], Any], update_price: Callable
     at most two statements (the ``UPDATE``, and one ``load_book`` if it refreshes the
     cache). Returns the counts (reads, writes, read statements).
     """
-    from course_lib.querycount import count_queries
+    from course_lib.database.querycount import count_queries
 
     fresh: set[int] = set()  # books whose current value may be in the cache
     reads = writes = read_statements = 0

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_lib.stats import bootstrap_ci, percentiles, ratio_bootstrap_ci
+from course_lib.measuring.stats import bootstrap_ci, percentiles, ratio_bootstrap_ci
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,4 +1,4 @@
-"""``course-grade SUBMISSIONS`` (or ``python -m course_lib.grading SUBMISSIONS``).
+"""``course-grade SUBMISSIONS`` (or ``python -m course_tools.grading SUBMISSIONS``).
 
 Input: ``SUBMISSIONS/<student>/<NN_name>.ipynb``, one folder per student, the notebook named
 exactly as the exercise. Output, per assignment, in ``--out`` (default ``grading/``):
@@ -19,8 +19,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from course_lib.grading.report import write_reports
-from course_lib.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
+from course_tools.grading.report import write_reports
+from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
 
 
 def grade_class(submissions: Path, assignment: Assignment, out: Path, limits: Limits = Limits(),

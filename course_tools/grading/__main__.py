@@ -1,0 +1,5 @@
+import sys
+
+from course_tools.grading.cli import main
+
+sys.exit(main())
