@@ -150,9 +150,7 @@ def _check_metadata(where: _Where, cell: NotebookNode, meta: dict[str, Any]) -> 
         raise AuthoringError(f"{where}: nbgrader metadata lacks {', '.join(missing)}")
     gid = meta["grade_id"]
     if not isinstance(gid, str) or not _GRADE_ID.fullmatch(gid):
-        raise AuthoringError(
-            f"{where}: grade_id {gid!r} must be a non-empty string of letters, digits, '_' and '-'"
-        )
+        raise AuthoringError(f"{where}: grade_id {gid!r} must be a non-empty string of letters, digits, '_' and '-'")
     if meta.get("task"):
         raise AuthoringError(f"{where}: nbgrader 'task' cells are not supported; set task to false")
     if meta.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
@@ -356,9 +354,11 @@ def derived_files(root: Path) -> tuple[list[_Derived], list[str]]:
         derived.append(_Derived(rubric_path, rubric_path.with_suffix(".md"), rubric.to_markdown()))
 
     # Files left behind by a renamed or deleted exercise: (folder, suffix, where its source lives)
-    for folder, suffix, source in (("exercises", ".ipynb", "solutions/{stem}.ipynb"),
-                                   ("rubrics", ".yml", "solutions/{stem}.ipynb"),
-                                   ("rubrics", ".md", "rubrics/{stem}.yml")):
+    for folder, suffix, source in (
+        ("exercises", ".ipynb", "solutions/{stem}.ipynb"),
+        ("rubrics", ".yml", "solutions/{stem}.ipynb"),
+        ("rubrics", ".md", "rubrics/{stem}.yml"),
+    ):
         for path in sorted((root / folder).glob(f"*{suffix}")):
             expected_source = source.format(stem=path.stem)
             if _NOTEBOOK_NAME.fullmatch(path.stem + ".ipynb") and not (root / expected_source).exists():
@@ -380,10 +380,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate exercises/NN_*.ipynb from solutions/NN_*.ipynb and rubrics/NN_*.md "
         "from rubrics/NN_*.yml, and check that each rubric matches its notebook.",
     )
-    parser.add_argument("--root", type=Path, help="the course repository (default: the nearest "
-                        "folder upwards from here that has a solutions/ folder)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any "
-                        "generated file is out of date or a rubric does not match")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="the course repository (default: the nearest folder upwards from here that has a solutions/ folder)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if any generated file is out of date or a rubric does not match",
+    )
     args = parser.parse_args(argv)
 
     root = args.root or _find_root(Path.cwd())

@@ -54,17 +54,35 @@ def _loop(seed: int, parent: int, seconds: float, low_ms: float, high_ms: float)
 
 
 @contextlib.contextmanager
-def bursty_load(loops: int | None = None, seconds: float = TIME_BOUND_S, low_ms: float = LOW_MS,
-                high_ms: float = HIGH_MS, seed: int | None = None) -> Iterator[list[subprocess.Popen]]:
+def bursty_load(
+    loops: int | None = None,
+    seconds: float = TIME_BOUND_S,
+    low_ms: float = LOW_MS,
+    high_ms: float = HIGH_MS,
+    seed: int | None = None,
+) -> Iterator[list[subprocess.Popen]]:
     """Run ``loops`` bursty loaders (default: cores + 1) for the ``with`` block; always stops them.
 
     ``seed`` fixes the loaders' on/off pattern (default: a fresh one each time, as real load is).
     """
     loops = default_loops() if loops is None else loops
     seed = random.randrange(2**32) if seed is None else seed
-    procs = [subprocess.Popen([sys.executable, __file__, "--loader", str(seed + i), str(os.getpid()),
-                               str(seconds), str(low_ms), str(high_ms)], stdin=subprocess.DEVNULL)
-             for i in range(loops)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--loader",
+                str(seed + i),
+                str(os.getpid()),
+                str(seconds),
+                str(low_ms),
+                str(high_ms),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        for i in range(loops)
+    ]
     try:
         yield procs
     finally:
@@ -78,8 +96,7 @@ def bursty_load(loops: int | None = None, seconds: float = TIME_BOUND_S, low_ms:
                 proc.wait()
 
 
-def run_under_load(command: Sequence[str], *, pin_one_core: bool = False, loops: int | None = None,
-                   **popen) -> int:
+def run_under_load(command: Sequence[str], *, pin_one_core: bool = False, loops: int | None = None, **popen) -> int:
     """Run ``command`` beside bursty load; its exit code. ``popen``: ``cwd``, ``env``, ``stdout``...
 
     With ``pin_one_core`` the command and its children run on one CPU; the loaders stay free, so
@@ -110,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         _loop(int(seed), int(parent), float(seconds), float(low_ms), float(high_ms))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     usage="%(prog)s [--loops N] [--one-core] -- COMMAND ...")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], usage="%(prog)s [--loops N] [--one-core] -- COMMAND ..."
+    )
     parser.add_argument("--loops", type=int, default=None, help="number of loaders (default: cores + 1)")
     parser.add_argument("--one-core", action="store_true", help="pin COMMAND (not the loaders) to one CPU")
     parser.add_argument("command", nargs=argparse.REMAINDER)

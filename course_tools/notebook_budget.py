@@ -64,8 +64,15 @@ def _kernel_peak_bytes(item: pytest.Item) -> int | None:
 
 
 def _backends() -> str:
-    real = [name for name, var in (("postgresql", "COURSE_DATABASE_URL"), ("redis", "COURSE_REDIS_URL"),
-                                   ("prometheus", "COURSE_PROMETHEUS_URL")) if os.environ.get(var)]
+    real = [
+        name
+        for name, var in (
+            ("postgresql", "COURSE_DATABASE_URL"),
+            ("redis", "COURSE_REDIS_URL"),
+            ("prometheus", "COURSE_PROMETHEUS_URL"),
+        )
+        if os.environ.get(var)
+    ]
     return "real " + "+".join(real) if real else "embedded"
 
 
@@ -116,22 +123,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return
     _save_executed(item)
     seconds = time.perf_counter() - state["start"]
-    row = {"notebook": item.parent.nodeid, "seconds": round(seconds, 1),
-           "peak_mib": round(state["peak"] / 2**20, 1), "cells": state["cells"], "backends": _backends(),
-           "cpus": _cpus()}
+    row = {
+        "notebook": item.parent.nodeid,
+        "seconds": round(seconds, 1),
+        "peak_mib": round(state["peak"] / 2**20, 1),
+        "cells": state["cells"],
+        "backends": _backends(),
+        "cpus": _cpus(),
+    }
     with (_report_dir(item.config) / "notebooks.jsonl").open("a") as f:
         f.write(json.dumps(row) + "\n")
     problems = []
     if seconds > CEILING_SECONDS:
         problems.append(f"it ran {seconds:.1f} s; the hard ceiling is {CEILING_SECONDS:g} s")
     if state["peak"] > CEILING_BYTES:
-        problems.append(f"its kernel peaked at {state['peak'] / 2**20:.0f} MiB; "
-                        f"the ceiling is {CEILING_BYTES / 2**20:g} MiB")
+        problems.append(
+            f"its kernel peaked at {state['peak'] / 2**20:.0f} MiB; the ceiling is {CEILING_BYTES / 2**20:g} MiB"
+        )
     if problems:
         report = outcome.get_result()
         report.outcome = "failed"
-        report.longrepr = (f"{item.parent.nodeid} is over budget: {'; '.join(problems)} (COURSE.md, Budgets). "
-                           "Make the notebook smaller or faster.")
+        report.longrepr = (
+            f"{item.parent.nodeid} is over budget: {'; '.join(problems)} (COURSE.md, Budgets). "
+            "Make the notebook smaller or faster."
+        )
 
 
 def _read_rows(lines: Path) -> list[dict]:
@@ -151,8 +166,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     lines = ["| notebook | backends | CPUs | cells | wall time (s) | kernel peak (MiB) |", "|---|---|---|---|---|---|"]
     for r in rows:
         flag = " (over the 60 s budget)" if r["seconds"] > BUDGET_SECONDS else ""
-        lines.append(f"| {r['notebook']} | {r['backends']} | {r.get('cpus', '?')} | {r['cells']} "
-                     f"| {r['seconds']}{flag} | {r['peak_mib']} |")
+        lines.append(
+            f"| {r['notebook']} | {r['backends']} | {r.get('cpus', '?')} | {r['cells']} "
+            f"| {r['seconds']}{flag} | {r['peak_mib']} |"
+        )
     (report_dir / "notebooks.md").write_text("# Notebook wall time and peak memory\n\n" + "\n".join(lines) + "\n")
     terminalreporter.write_sep("-", f"notebooks: wall time and kernel peak memory ({report_dir / 'notebooks.md'})")
     for line in lines:

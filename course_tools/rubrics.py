@@ -296,26 +296,30 @@ def check_rubric_matches(rubric: Rubric, nb: NotebookNode) -> list[str]:
     empty list means they match.
     """
     problems: list[str] = []
-    roles = {gid: role for cell in nb.cells
-             if (role := cell_role(cell)) in ("test", "manual") and (gid := grade_id(cell))}
+    roles = {
+        gid: role for cell in nb.cells if (role := cell_role(cell)) in ("test", "manual") and (gid := grade_id(cell))
+    }
     points = {gid: cell_points(cell) for cell in nb.cells if (gid := grade_id(cell)) in roles}
     sections = {"test": ("autograded", rubric.autograded_points), "manual": ("manual", rubric.manual_points)}
     for gid, role in roles.items():
         section, entries = sections[role]
         other_section, other_entries = sections["manual" if role == "test" else "test"]
         if gid in other_entries:
-            problems.append(f"{gid!r} is listed under {other_section} but the notebook cell is a {role} cell; "
-                            f"move it to {section}")
+            problems.append(
+                f"{gid!r} is listed under {other_section} but the notebook cell is a {role} cell; move it to {section}"
+            )
         elif gid not in entries:
             problems.append(f"graded cell {gid!r} ({_num(points[gid])} points) has no {section} entry")
         elif abs(entries[gid] - points[gid]) > 1e-9:
-            problems.append(f"{gid!r} is worth {_num(entries[gid])} points in the rubric "
-                            f"but {_num(points[gid])} in the notebook")
+            problems.append(
+                f"{gid!r} is worth {_num(entries[gid])} points in the rubric but {_num(points[gid])} in the notebook"
+            )
     for gid in rubric.points:
         if gid not in roles:
             problems.append(f"rubric entry {gid!r} has no graded cell with that grade id in the notebook")
     notebook_total = sum(points.values())
     if abs(notebook_total - rubric.total) > 1e-9:
-        problems.append(f"the notebook's graded cells add up to {_num(notebook_total)} points, "
-                        f"the rubric to {_num(rubric.total)}")
+        problems.append(
+            f"the notebook's graded cells add up to {_num(notebook_total)} points, the rubric to {_num(rubric.total)}"
+        )
     return problems

@@ -127,12 +127,15 @@ def execute_lessons(root: Path, lessons: list[Path], target: Path, timeout: int 
         notebook = nbformat.read(lesson, as_version=4)
         print(f"executing {lesson.relative_to(root)} ...", flush=True)
         try:
-            NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(lesson.parent)}}).execute()
+            NotebookClient(
+                notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(lesson.parent)}}
+            ).execute()
         except CellExecutionError as error:
-            raise SiteError(f"{lesson.relative_to(root)} failed while executing, so it has no page: "
-                            f"{error.ename}: {error.evalue or '(no message)'}. Run it in JupyterLab or with "
-                            f"`pytest --nbval-lax {lesson.relative_to(root)}` to see where.") from None
+            raise SiteError(
+                f"{lesson.relative_to(root)} failed while executing, so it has no page: "
+                f"{error.ename}: {error.evalue or '(no message)'}. Run it in JupyterLab or with "
+                f"`pytest --nbval-lax {lesson.relative_to(root)}` to see where."
+            ) from None
         copy = target / lesson.relative_to(root)
         copy.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, copy)
@@ -149,12 +152,23 @@ def _config() -> dict:
         "exclude_patterns": ["_build", "**.ipynb_checkpoints"],
         # The lessons were executed by the test suite; the site only renders what they showed.
         "execute": {"execute_notebooks": "off"},
-        "html": {"use_repository_button": False, "use_issues_button": False, "use_edit_page_button": False,
-                 "use_multitoc_numbering": False, "home_page_in_navbar": True},
+        "html": {
+            "use_repository_button": False,
+            "use_issues_button": False,
+            "use_edit_page_button": False,
+            "use_multitoc_numbering": False,
+            "home_page_in_navbar": True,
+        },
         "repository": {"url": "https://github.com/OWNER/REPO", "branch": "main"},  # placeholder, as in README
-        "sphinx": {"config": {"html_show_copyright": False, "html_show_sphinx": False,
-                              "nb_merge_streams": True, "nb_render_markdown_format": "myst",
-                              "suppress_warnings": ["myst.domains", "myst.header"]}},
+        "sphinx": {
+            "config": {
+                "html_show_copyright": False,
+                "html_show_sphinx": False,
+                "nb_merge_streams": True,
+                "nb_render_markdown_format": "myst",
+                "suppress_warnings": ["myst.domains", "myst.header"],
+            }
+        },
     }
 
 
@@ -186,26 +200,33 @@ def _index(modules: list[Module]) -> str:
     rows = []
     for module in modules:
         lessons = "<br>".join(link(p, "notebooks") for p in module.lessons) or "*in preparation*"
-        exercise = (link(module.exercise, "exercises") if module.exercise and module.lessons
-                    else "none" if module.number == "00" else "*in preparation*")
+        exercise = (
+            link(module.exercise, "exercises")
+            if module.exercise and module.lessons
+            else "none"
+            if module.number == "00"
+            else "*in preparation*"
+        )
         rows.append(f"| {module.caption} | {lessons} | {exercise} |")
-    return "\n".join([
-        f"# {TITLE}",
-        "",
-        "A Jupyter course on making Python web back ends (FastAPI, a SQL database, Redis, Prometheus)",
-        "fast and observable, by measuring rather than believing.",
-        "",
-        "These pages show each lesson **as the course's test suite last ran it**: every number and",
-        "plot in them was measured on that machine, not on yours. Run the notebooks yourself (see",
-        "*Start here*) to measure your own. Exercise pages show the student notebooks without outputs.",
-        "",
-        "## Course map",
-        "",
-        "| module | lesson | exercise |",
-        "| --- | --- | --- |",
-        *rows,
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# {TITLE}",
+            "",
+            "A Jupyter course on making Python web back ends (FastAPI, a SQL database, Redis, Prometheus)",
+            "fast and observable, by measuring rather than believing.",
+            "",
+            "These pages show each lesson **as the course's test suite last ran it**: every number and",
+            "plot in them was measured on that machine, not on yours. Run the notebooks yourself (see",
+            "*Start here*) to measure your own. Exercise pages show the student notebooks without outputs.",
+            "",
+            "## Course map",
+            "",
+            "| module | lesson | exercise |",
+            "| --- | --- | --- |",
+            *rows,
+            "",
+        ]
+    )
 
 
 def write_book_source(root: Path, src: Path, modules: list[Module], executed: dict[Path, Path]) -> None:
@@ -225,8 +246,9 @@ def write_book_source(root: Path, src: Path, modules: list[Module], executed: di
     (src / "index.md").write_text(_index(modules))
 
 
-def build_site(root: Path, out: Path | None = None, executed: Path | None = None, execute: bool = False,
-               quiet: bool = True) -> Path:
+def build_site(
+    root: Path, out: Path | None = None, executed: Path | None = None, execute: bool = False, quiet: bool = True
+) -> Path:
     """Build the site of the course in ``root`` into ``out`` (default ``build/site``) and return
     the path of its ``index.html``. Raises :class:`SiteError` when a lesson has no executed copy
     under ``executed`` (default ``build/executed``) and ``execute`` is false."""
@@ -245,28 +267,46 @@ def build_site(root: Path, out: Path | None = None, executed: Path | None = None
     if execute:
         found.update(execute_lessons(root, missing + stale, executed_here))
     elif missing:
-        raise SiteError("The site shows executed lessons, and these have no executed copy in "
-                        f"{executed}:\n  " + "\n  ".join(str(lesson.relative_to(root)) for lesson in missing)
-                        + "\nRun `make test` first (it keeps the executed notebooks under build/executed/), "
-                          "or `make site SITE_ARGS=--execute` to run just these lessons now.")
+        raise SiteError(
+            "The site shows executed lessons, and these have no executed copy in "
+            f"{executed}:\n  "
+            + "\n  ".join(str(lesson.relative_to(root)) for lesson in missing)
+            + "\nRun `make test` first (it keeps the executed notebooks under build/executed/), "
+            "or `make site SITE_ARGS=--execute` to run just these lessons now."
+        )
     else:
         for lesson in stale:
-            print(f"warning: {lesson.relative_to(root)} changed since it was executed; its page shows the "
-                  "executed version (run `make test`, or pass --execute, to refresh it)", file=sys.stderr)
+            print(
+                f"warning: {lesson.relative_to(root)} changed since it was executed; its page shows the "
+                "executed version (run `make test`, or pass --execute, to refresh it)",
+                file=sys.stderr,
+            )
     for lesson, copy in found.items():
-        if any(output.output_type == "error" for cell in nbformat.read(copy, as_version=4).cells
-               for output in cell.get("outputs", [])):
-            print(f"warning: {lesson.relative_to(root)} raised an error in the run that executed it; "
-                  "its page shows the traceback", file=sys.stderr)
+        if any(
+            output.output_type == "error"
+            for cell in nbformat.read(copy, as_version=4).cells
+            for output in cell.get("outputs", [])
+        ):
+            print(
+                f"warning: {lesson.relative_to(root)} raised an error in the run that executed it; "
+                "its page shows the traceback",
+                file=sys.stderr,
+            )
     src = root / "build" / "site-src"
     write_book_source(root, src, modules, found)
     if out.exists():
         shutil.rmtree(out)
     # What `jupyter-book build build/site-src` does, with the output folder of our choosing.
-    status = build_sphinx(src, out, path_config=str(src / "_config.yml"), noconfig=True, freshenv=True,
-                          confoverrides={"external_toc_path": (src / "_toc.yml").as_posix(),
-                                         "latex_individualpages": False},
-                          doctreedir=src / "_build" / "doctrees", quiet=quiet)
+    status = build_sphinx(
+        src,
+        out,
+        path_config=str(src / "_config.yml"),
+        noconfig=True,
+        freshenv=True,
+        confoverrides={"external_toc_path": (src / "_toc.yml").as_posix(), "latex_individualpages": False},
+        doctreedir=src / "_build" / "doctrees",
+        quiet=quiet,
+    )
     if status != 0:
         raise SiteError(f"Jupyter Book (Sphinx) failed with {status!r}; its messages are above.")
     return out / "index.html"
@@ -277,8 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
     parser.add_argument("--out", type=Path, help="output folder (default: ROOT/build/site)")
     parser.add_argument("--executed", type=Path, help="executed notebooks (default: ROOT/build/executed)")
-    parser.add_argument("--execute", action="store_true",
-                        help="execute the lessons that have no executed copy, or an out-of-date one")
+    parser.add_argument(
+        "--execute", action="store_true", help="execute the lessons that have no executed copy, or an out-of-date one"
+    )
     parser.add_argument("--verbose", action="store_true", help="show Sphinx's progress messages too")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -6,7 +6,8 @@ solution notebook plus the graded-solution tests (``tests/test_exercises_grade.p
 number of runs it failed in. ``--one-core`` pins the runs to one CPU (the loaders stay free),
 as on Binder. Expected: no rows. Exit status 1 when anything failed.
 
-Each run's JUnit XML and log (and the last run's executed notebooks and timings) are kept under ``build/stress/`` to read the tracebacks.
+Each run's JUnit XML and log (and the last run's executed notebooks and timings) are kept
+under ``build/stress/`` to read the tracebacks.
 """
 
 from __future__ import annotations
@@ -54,16 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         junit, log = out / f"run{run:02d}.xml", out / f"run{run:02d}.log"
         junit.unlink(missing_ok=True)
         workers = ["-n", "0"] if args.one_core else []
-        command = [sys.executable, "-m", "pytest", "-q", *workers,
-                   f"--junitxml={junit}", *args.targets]
+        command = [sys.executable, "-m", "pytest", "-q", *workers, f"--junitxml={junit}", *args.targets]
         started = time.perf_counter()
         with log.open("w") as f:
-            code = run_under_load(command, pin_one_core=args.one_core, cwd=ROOT, env=env, stdout=f,
-                                  stderr=subprocess.STDOUT)
+            code = run_under_load(
+                command, pin_one_core=args.one_core, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT
+            )
         failed = failures(junit) if code else []
         counts.update(set(failed))
-        print(f"run {run}/{args.runs}: exit {code}, {len(failed)} failed, {time.perf_counter() - started:.0f} s",
-              flush=True)
+        print(
+            f"run {run}/{args.runs}: exit {code}, {len(failed)} failed, {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
     print(f"\nfailures in {args.runs} runs with bursty load{' on one core' if args.one_core else ''}:")
     if not counts:
         print("  none")

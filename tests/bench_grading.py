@@ -39,7 +39,10 @@ def main() -> None:
         plain.mkdir()
         for i in range(args.n):
             (submissions / f"student{i:03d}").mkdir(parents=True)
-            shutil.copy(ROOT / "solutions" / f"{args.assignment}.ipynb", submissions / f"student{i:03d}" / f"{args.assignment}.ipynb")
+            shutil.copy(
+                ROOT / "solutions" / f"{args.assignment}.ipynb",
+                submissions / f"student{i:03d}" / f"{args.assignment}.ipynb",
+            )
             shutil.copy(ROOT / "solutions" / f"{args.assignment}.ipynb", plain / f"student{i:03d}.ipynb")
 
         start = time.perf_counter()
@@ -49,8 +52,24 @@ def main() -> None:
 
         (plain / "pytest.ini").write_text("[pytest]\n")
         start = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-                              "--nbval-lax", "--nbval-current-env", "."], cwd=plain, capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:xdist",
+                "-p",
+                "no:cacheprovider",
+                "--nbval-lax",
+                "--nbval-current-env",
+                ".",
+            ],
+            cwd=plain,
+            capture_output=True,
+            text=True,
+        )
         sequential = time.perf_counter() - start
         assert run.returncode == 0, run.stdout[-2000:]
 

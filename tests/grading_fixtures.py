@@ -18,29 +18,50 @@ NAME = "99_tiny"
 
 
 def _meta(grade_id: str, *, grade: bool, solution: bool, points: float = 0) -> dict:
-    return {"nbgrader": {"grade_id": grade_id, "points": points, "grade": grade, "solution": solution,
-                         "locked": grade and not solution, "task": False, "schema_version": 3}}
+    return {
+        "nbgrader": {
+            "grade_id": grade_id,
+            "points": points,
+            "grade": grade,
+            "solution": solution,
+            "locked": grade and not solution,
+            "task": False,
+            "schema_version": 3,
+        }
+    }
 
 
 def solution_notebook() -> nbformat.NotebookNode:
     cells = [
         new_markdown_cell("# Tiny exercise"),
         new_code_cell("import math"),
-        new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
-                      metadata=_meta("add_answer", grade=False, solution=True)),
-        new_code_cell('assert add(1, 2) == 3, "add(1, 2) should be 3"',
-                      metadata=_meta("add_visible", grade=True, solution=False, points=2)),
-        new_code_cell("### BEGIN HIDDEN TESTS\nassert add(-5, 5) == 0\nassert add(10**6, 1) == 1000001\n"
-                      "### END HIDDEN TESTS", metadata=_meta("add_hidden", grade=True, solution=False, points=3)),
-        new_code_cell("def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
-                      metadata=_meta("mul_answer", grade=False, solution=True)),
-        new_code_cell('assert mul(3, 4) == 12, "mul(3, 4) should be 12"',
-                      metadata=_meta("mul_visible", grade=True, solution=False, points=5)),
-        new_markdown_cell("Addition is commutative because ...", metadata=_meta("explain", grade=True,
-                                                                                    solution=True, points=2)),
+        new_code_cell(
+            "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+            metadata=_meta("add_answer", grade=False, solution=True),
+        ),
+        new_code_cell(
+            'assert add(1, 2) == 3, "add(1, 2) should be 3"',
+            metadata=_meta("add_visible", grade=True, solution=False, points=2),
+        ),
+        new_code_cell(
+            "### BEGIN HIDDEN TESTS\nassert add(-5, 5) == 0\nassert add(10**6, 1) == 1000001\n### END HIDDEN TESTS",
+            metadata=_meta("add_hidden", grade=True, solution=False, points=3),
+        ),
+        new_code_cell(
+            "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
+            metadata=_meta("mul_answer", grade=False, solution=True),
+        ),
+        new_code_cell(
+            'assert mul(3, 4) == 12, "mul(3, 4) should be 12"',
+            metadata=_meta("mul_visible", grade=True, solution=False, points=5),
+        ),
+        new_markdown_cell(
+            "Addition is commutative because ...", metadata=_meta("explain", grade=True, solution=True, points=2)
+        ),
     ]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}})
+    nb = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     return nb
 
 
@@ -88,33 +109,57 @@ def _tampered() -> nbformat.NotebookNode:
     """add right, mul wrong, and every trick on the test cells."""
     nb = _student({"add_answer": ADD, "mul_answer": "def mul(a, b):\n    return 0", "explain": "Because."})
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
-    by_id["mul_visible"].source = "# NBVAL_SKIP\nassert True"          # edited and skipped
+    by_id["mul_visible"].source = "# NBVAL_SKIP\nassert True"  # edited and skipped
     by_id["mul_visible"].metadata["tags"] = ["nbval-skip", "raises-exception"]
-    nb.cells.remove(by_id["add_visible"])                               # deleted
-    nb.cells.insert(0, nbformat.v4.new_code_cell(by_id["add_hidden"].source,  # moved (a copy at the top)
-                                                 metadata=by_id["add_hidden"].metadata))
-    nb.cells.append(nbformat.v4.new_code_cell(by_id["mul_visible"].source,   # duplicated
-                                              metadata=by_id["mul_visible"].metadata))
+    nb.cells.remove(by_id["add_visible"])  # deleted
+    nb.cells.insert(
+        0,
+        nbformat.v4.new_code_cell(
+            by_id["add_hidden"].source,  # moved (a copy at the top)
+            metadata=by_id["add_hidden"].metadata,
+        ),
+    )
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            by_id["mul_visible"].source,  # duplicated
+            metadata=by_id["mul_visible"].metadata,
+        )
+    )
     return nb
 
 
 #: student -> (what is in their folder, expected autograded points, expected status prefix)
 CLASS: dict[str, tuple[object, float, str]] = {
-    "alice": (lambda: _student({"add_answer": ADD, "mul_answer": MUL, "explain": "Order does not matter."}),
-              10, "graded"),
+    "alice": (
+        lambda: _student({"add_answer": ADD, "mul_answer": MUL, "explain": "Order does not matter."}),
+        10,
+        "graded",
+    ),
     "bob": (lambda: _student(), 0, "graded"),
     "carol": (lambda: _student({"add_answer": ADD}), 5, "graded"),
     "dave": (_tampered, 5, "graded"),
-    "eve": (lambda: _student({"add_answer": "from IPython import get_ipython\n"
-                                            "get_ipython().showtraceback = lambda *a, **k: None\n"
-                                            "def add(a, b):\n    return 0",
-                              "mul_answer": MUL}), 5, "graded"),
+    "eve": (
+        lambda: _student(
+            {
+                "add_answer": "from IPython import get_ipython\n"
+                "get_ipython().showtraceback = lambda *a, **k: None\n"
+                "def add(a, b):\n    return 0",
+                "mul_answer": MUL,
+            }
+        ),
+        5,
+        "graded",
+    ),
     "frank": (lambda: _student({"add_answer": "while True:\n    pass", "mul_answer": MUL}), 5, "graded"),
     "grace": (lambda: _student({"add_answer": ADD, "mul_answer": "import os\nos._exit(1)"}), 5, "graded"),
     "heidi": (lambda: _student({"add_answer": ADD, "mul_answer": "import sys\nsys.exit()\n" + MUL}), 5, "graded"),
-    "ivan": (lambda: _student({"add_answer": ADD, "mul_answer": "blocks = []\nwhile True:\n"
-                                                               "    blocks.append(bytearray(50 * 2**20))"}),
-             5, "graded"),
+    "ivan": (
+        lambda: _student(
+            {"add_answer": ADD, "mul_answer": "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))"}
+        ),
+        5,
+        "graded",
+    ),
     "judy": (b"{ this is not json", 0, "unreadable: not valid JSON"),
     "ken": (b'["a", "list"]', 0, "unreadable: JSON, but not a Jupyter notebook"),
     "leo": (json.dumps({"nbformat": 2, "cells": []}).encode(), 0, "unreadable: nbformat 2"),

@@ -66,20 +66,35 @@ STUB = SOLUTION_STUB
 def test_roles_and_grade_ids() -> None:
     plain = new_code_cell("x = 1", id="plain")
     locked_only = new_code_cell("x = 1", id="locked", metadata={"nbgrader": {"locked": True}})
-    cells = [answer(lines(BEGIN_SOLUTION, "x = 1", END_SOLUTION), "a"), graded_test("assert x", "t"),
-             manual("text", "m"), plain, locked_only]
+    cells = [
+        answer(lines(BEGIN_SOLUTION, "x = 1", END_SOLUTION), "a"),
+        graded_test("assert x", "t"),
+        manual("text", "m"),
+        plain,
+        locked_only,
+    ]
     assert [cell_role(c) for c in cells] == ["answer", "test", "manual", None, None]
     assert [grade_id(c) for c in cells] == ["a", "t", "m", None, None]
 
 
 def test_metadata_follows_nbgrader_layout() -> None:
     assert metadata_for("test", "t1", 3) == {
-        "grade": True, "grade_id": "t1", "locked": True, "points": 3,
-        "schema_version": 3, "solution": False, "task": False,
+        "grade": True,
+        "grade_id": "t1",
+        "locked": True,
+        "points": 3,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
     }
     assert metadata_for("answer", "a1") | {} == {
-        "grade": False, "grade_id": "a1", "locked": False, "points": 0,
-        "schema_version": 3, "solution": True, "task": False,
+        "grade": False,
+        "grade_id": "a1",
+        "locked": False,
+        "points": 0,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
     }
     manual_meta = metadata_for("manual", "m1", 4)
     assert (manual_meta["grade"], manual_meta["solution"], manual_meta["points"]) == (True, True, 4)
@@ -164,12 +179,18 @@ def test_test_cell_without_hidden_block_is_kept_as_is() -> None:
 
 
 def test_indented_hidden_block() -> None:
-    source = lines("for n in range(3):", "    assert f(n) >= 0",
-                   f"    {BEGIN_HIDDEN_TESTS}", "    assert f(n) == n * n", f"    {END_HIDDEN_TESTS}")
+    source = lines(
+        "for n in range(3):",
+        "    assert f(n) >= 0",
+        f"    {BEGIN_HIDDEN_TESTS}",
+        "    assert f(n) == n * n",
+        f"    {END_HIDDEN_TESTS}",
+    )
     nb = notebook(graded_test(source))
     assert make_student_version(nb).cells[0].source == lines("for n in range(3):", "    assert f(n) >= 0")
     assert make_grading_template(nb).cells[0].source == lines(
-        "for n in range(3):", "    assert f(n) >= 0", "    assert f(n) == n * n")
+        "for n in range(3):", "    assert f(n) >= 0", "    assert f(n) == n * n"
+    )
 
 
 # --------------------------------------------------------------------------- whole notebooks
@@ -177,8 +198,9 @@ def test_indented_hidden_block() -> None:
 
 def test_written_answer_emptied_other_cells_untouched_input_unchanged() -> None:
     intro = new_markdown_cell("# Title", id="intro")
-    setup = new_code_cell("import math", id="setup", execution_count=3,
-                          outputs=[nbformat.v4.new_output("stream", text="hi")])
+    setup = new_code_cell(
+        "import math", id="setup", execution_count=3, outputs=[nbformat.v4.new_output("stream", text="hi")]
+    )
     nb = notebook(intro, setup, manual("The model answer: because...", "why"))
     before = notebook_to_text(nb)
     student = make_student_version(nb)
@@ -227,8 +249,12 @@ def error_for(nb: nbformat.NotebookNode) -> str:
 
 
 def test_begin_without_end_names_notebook_cell_and_line() -> None:
-    message = error_for(notebook(new_markdown_cell("intro", id="intro"),
-                                 answer(lines("def f():", f"    {BEGIN_SOLUTION}", "    return 1"), "f_answer")))
+    message = error_for(
+        notebook(
+            new_markdown_cell("intro", id="intro"),
+            answer(lines("def f():", f"    {BEGIN_SOLUTION}", "    return 1"), "f_answer"),
+        )
+    )
     assert "solutions/99_demo.ipynb" in message and "cell 1" in message and "'f_answer'" in message
     assert "line 2" in message and "never closed" in message
 
@@ -285,8 +311,10 @@ def test_answer_cell_with_points() -> None:
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [
-        (new_code_cell(lines("x = 1", BEGIN_SOLUTION, "y", END_SOLUTION), id="plain"),
-         "solution markers belong in answer cells"),
+        (
+            new_code_cell(lines("x = 1", BEGIN_SOLUTION, "y", END_SOLUTION), id="plain"),
+            "solution markers belong in answer cells",
+        ),
         (graded_test(lines(BEGIN_SOLUTION, "y", END_SOLUTION)), "solution markers belong in answer cells"),
         (answer(lines(BEGIN_HIDDEN_TESTS, "y", END_HIDDEN_TESTS)), "hidden-test markers belong in test cells"),
         (manual(lines(BEGIN_SOLUTION, "text", END_SOLUTION)), "solution markers belong in answer cells"),
@@ -392,8 +420,10 @@ def test_no_solution_or_hidden_test_leaks_into_the_exercise(solution: Path) -> N
 
 def test_leak_check_catches_hidden_tests_and_model_answers() -> None:
     """The leak check above has teeth: the grading template (hidden tests kept) fails it."""
-    nb = notebook(graded_test(lines("check(1)", BEGIN_HIDDEN_TESTS, "check(secret_case_42)", END_HIDDEN_TESTS)),
-                  manual("A model answer that must stay secret."))
+    nb = notebook(
+        graded_test(lines("check(1)", BEGIN_HIDDEN_TESTS, "check(secret_case_42)", END_HIDDEN_TESTS)),
+        manual("A model answer that must stay secret."),
+    )
     template = make_grading_template(nb)
     template.cells[1].source = nb.cells[1].source
     shown = {line.strip() for cell in template.cells for line in cell.source.splitlines()}
@@ -407,8 +437,9 @@ def test_exercise_keeps_ids_and_grade_ids(solution: Path) -> None:
     assert [c.id for c in exercise.cells] == [c.id for c in source.cells]
     assert [grade_id(c) for c in exercise.cells] == [grade_id(c) for c in source.cells]
     assert all(c.get("outputs", []) == [] for c in exercise.cells)
-    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
-               for c in source.cells if c.cell_type == "code"), "store solutions without outputs"
+    assert all(
+        c.get("outputs", []) == [] and c.get("execution_count") is None for c in source.cells if c.cell_type == "code"
+    ), "store solutions without outputs"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
@@ -440,8 +471,9 @@ def test_check_passes_on_the_repository(capsys: pytest.CaptureFixture[str]) -> N
     assert authoring.main(["--root", str(ROOT), "--check"]) == 0, capsys.readouterr().err
 
 
-def test_regeneration_is_deterministic_and_check_lists_stale_files(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_regeneration_is_deterministic_and_check_lists_stale_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = copy_course(tmp_path)
     shutil.rmtree(root / "exercises")
     for md in (root / "rubrics").glob("*.md"):
@@ -493,6 +525,10 @@ def test_authoring_error_is_reported_not_raised(tmp_path: Path, capsys: pytest.C
 
 
 def test_module_runs_as_a_script() -> None:
-    done = subprocess.run([sys.executable, "-m", "course_tools.authoring", "--root", str(ROOT), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "course_tools.authoring", "--root", str(ROOT), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from needs import required_url
 from sqlalchemy import create_engine, text
 
 from course_lib import backends
@@ -24,8 +25,6 @@ from course_lib.backends import (
     redis_url,
     temporary_database,
 )
-
-from needs import required_url
 
 ALL_VARS = (DATABASE_ENV, REDIS_ENV, PROMETHEUS_ENV)
 
@@ -196,11 +195,16 @@ def test_malformed_urls_are_reported_not_raised(monkeypatch):
     ("url", "masked"),
     [
         ("postgresql://course:s3cret@127.0.0.1:5432/course", "postgresql://course:***@127.0.0.1:5432/course"),
-        ("postgresql+psycopg://u:p%40ss@db.example/x?sslmode=require", "postgresql+psycopg://u:***@db.example/x?sslmode=require"),
+        (
+            "postgresql+psycopg://u:p%40ss@db.example/x?sslmode=require",
+            "postgresql+psycopg://u:***@db.example/x?sslmode=require",
+        ),
         ("redis://:s3cret@localhost:6379/0", "redis://:***@localhost:6379/0"),
         ("redis://default:s3cret@localhost/0", "redis://default:***@localhost/0"),
-        ("postgresql://course@127.0.0.1/course?password=s3cret&sslmode=disable",
-         "postgresql://course@127.0.0.1/course?password=***&sslmode=disable"),
+        (
+            "postgresql://course@127.0.0.1/course?password=s3cret&sslmode=disable",
+            "postgresql://course@127.0.0.1/course?password=***&sslmode=disable",
+        ),
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ("http://127.0.0.1:9090", "http://127.0.0.1:9090"),
     ],

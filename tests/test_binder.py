@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from needs import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +43,15 @@ def _start(tmp_path: Path, command: list[str], path: str, **env: str) -> tuple[s
     environment = {k: v for k, v in os.environ.items() if k != "COURSE_REDIS_URL"}
     environment.update(PATH=path, TMPDIR=str(tmp_path), **env)
     begin = time.perf_counter()
-    process = subprocess.Popen([str(ROOT / "start"), *command], cwd=ROOT, env=environment, text=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(ROOT / "start"), *command],
+        cwd=ROOT,
+        env=environment,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = process.communicate(timeout=60)
     return process, out, err, time.perf_counter() - begin
 
@@ -54,7 +60,8 @@ def test_binder_config_is_at_the_root_only():
     for folder in ("binder", ".binder"):
         assert not (ROOT / folder).exists(), (
             f"{folder}/ exists: repo2docker would read its configuration from there and ignore the root "
-            "environment.yml, postBuild, start and apt.txt")
+            "environment.yml, postBuild, start and apt.txt"
+        )
     for name in ("environment.yml", "postBuild", "start", "apt.txt"):
         assert (ROOT / name).is_file(), f"{name} is missing from the repository root"
 
@@ -65,7 +72,8 @@ def test_environment_yml_lists_registry_packages_only():
     for requirement in pip:
         assert not re.match(r"^(-e|--|\.|/|git\+|file:)", requirement), (
             f"{requirement!r}: environment.yml must name registry packages only; the course itself is "
-            "installed by postBuild, so a content change does not rebuild the package layer")
+            "installed by postBuild, so a content change does not rebuild the package layer"
+        )
 
 
 def test_apt_txt_names_packages_repo2docker_accepts():
@@ -105,10 +113,18 @@ def test_postbuild_installs_the_course_into_a_fresh_environment(tmp_path):
     env.pop("VIRTUAL_ENV", None)
     run = subprocess.run(["./postBuild"], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, f"postBuild failed:\n{run.stdout}\n{run.stderr}"
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import importlib.util, importlib.metadata as m; "
-                            "print(m.version('perf-course'), importlib.util.find_spec('course_lib').origin)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.util, importlib.metadata as m; "
+            "print(m.version('perf-course'), importlib.util.find_spec('course_lib').origin)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     version, origin = where.stdout.split()
     assert version == "0.1.0" and Path(origin).resolve() == (copy / "course_lib" / "__init__.py").resolve()
 
@@ -138,8 +154,9 @@ def test_start_leaves_a_configured_redis_alone(tmp_path):
     fake.mkdir()
     (fake / "redis-server").write_text(f"#!/bin/sh\ntouch {tmp_path}/called\n")
     (fake / "redis-server").chmod(0o755)
-    process, out, _, _ = _start(tmp_path, SHOW_URL, path=f"{fake}:/usr/bin:/bin",
-                                COURSE_REDIS_URL="redis://example.invalid:6379/3")
+    process, out, _, _ = _start(
+        tmp_path, SHOW_URL, path=f"{fake}:/usr/bin:/bin", COURSE_REDIS_URL="redis://example.invalid:6379/3"
+    )
     assert process.returncode == 0 and out.split()[1] == "redis://example.invalid:6379/3"
     assert not (tmp_path / "called").exists()
 
@@ -148,8 +165,11 @@ def test_start_with_redis_server_starts_one_and_exports_its_url(tmp_path):
     if shutil.which("redis-server") is None:
         skip_or_fail("redis-server is not installed (Debian: apt-get install redis-server)")
     port = _free_port()
-    ping = [sys.executable, "-c", "import os, redis; url = os.environ['COURSE_REDIS_URL']; "
-                                  "print(url, redis.Redis.from_url(url).ping())"]
+    ping = [
+        sys.executable,
+        "-c",
+        "import os, redis; url = os.environ['COURSE_REDIS_URL']; print(url, redis.Redis.from_url(url).ping())",
+    ]
     pidfile = tmp_path / "course-redis" / "redis.pid"
     try:
         process, out, err, seconds = _start(tmp_path, ping, path=os.environ["PATH"], COURSE_REDIS_PORT=str(port))

@@ -14,6 +14,7 @@ import os
 from datetime import date
 
 import pytest
+from needs import required_url
 from sqlalchemy import Index, func, inspect, select, text
 
 from course_lib.backends import DATABASE_ENV
@@ -31,8 +32,6 @@ from course_lib.bookstore import (
 from course_lib.bookstore.app import app_client, create_app
 from course_lib.bookstore.models import TABLES
 from course_lib.database.querycount import count_queries
-
-from needs import required_url
 
 SMALL = Scale.small()
 
@@ -224,20 +223,33 @@ def _get_both(store, path):
     return responses, counts
 
 
-@pytest.mark.parametrize(("path", "optimised_count"), [
-    ("/books?limit=10", 2), ("/books?genre=fiction", 2), ("/authors/2", 2),
-    ("/customers/3/orders", 3), ("/customers/3/orders?limit=2", 3), ("/stats/top-books?limit=4", 1),
-])
+@pytest.mark.parametrize(
+    ("path", "optimised_count"),
+    [
+        ("/books?limit=10", 2),
+        ("/books?genre=fiction", 2),
+        ("/authors/2", 2),
+        ("/customers/3/orders", 3),
+        ("/customers/3/orders?limit=2", 3),
+        ("/stats/top-books?limit=4", 1),
+    ],
+)
 def test_endpoints_answer_the_same_with_fewer_statements(store, path, optimised_count):
     responses, counts = _get_both(store, path)
     assert responses["naive"] == responses["optimised"] and responses["naive"][0] == 200
     assert counts["optimised"] == optimised_count < counts["naive"]
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/authors/999999", 404), ("/customers/999999/orders", 404), ("/books?limit=0", 422), ("/books?limit=101", 422),
-    ("/stats/top-books?limit=abc", 422),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/authors/999999", 404),
+        ("/customers/999999/orders", 404),
+        ("/books?limit=0", 422),
+        ("/books?limit=101", 422),
+        ("/stats/top-books?limit=abc", 422),
+    ],
+)
 def test_endpoint_errors(store, path, status):
     responses, _ = _get_both(store, path)
     assert responses["naive"][0] == responses["optimised"][0] == status
@@ -259,8 +271,9 @@ def test_the_app_accepts_other_queries(store):
     def no_books(session, genre=None, limit=20):
         return []
 
-    custom = queries.Queries(no_books, queries.author_detail_optimised, queries.customer_orders_optimised,
-                             queries.top_books_optimised)
+    custom = queries.Queries(
+        no_books, queries.author_detail_optimised, queries.customer_orders_optimised, queries.top_books_optimised
+    )
     app = create_app(store.engine, variant=custom)
     with app_client(app) as client:
         assert client.get("/books").json() == []
@@ -295,6 +308,7 @@ def test_real_postgresql_bookstore_lives_in_its_own_schema():
         assert store.engine.dialect.name == "postgresql"
         with store.engine.connect() as connection:
             schema = connection.execute(text("SELECT current_schema()")).scalar()
-            tables = connection.execute(text(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}).scalar()
+            tables = connection.execute(
+                text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+            ).scalar()
     assert schema.startswith("course_tmp_") and tables == len(TABLES)

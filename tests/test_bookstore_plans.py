@@ -15,10 +15,10 @@ from sqlalchemy import Index, and_, create_engine, or_, select, text
 
 from course_lib.backends import temporary_database
 from course_lib.bookstore import Book, Order, Review, Scale, analyze, temporary_bookstore
-from course_lib.checks.database import _offset, check_index_changes_plan, check_keyset_pagination
 from course_lib.bookstore.explain import Plan, explain, to_sql
 from course_lib.bookstore.pool import checkout_burst, engine_with_pool
 from course_lib.checks import CheckFailed
+from course_lib.checks.database import _offset, check_index_changes_plan, check_keyset_pagination
 from course_lib.database.querycount import Statement
 
 # --------------------------------------------------------------------------- reading plans
@@ -67,8 +67,9 @@ def test_postgresql_plans():
 def test_sqlite_plans():
     scan = Plan("sqlite", ("SCAN reviews",))
     ordered = Plan("sqlite", ("SCAN reviews USING INDEX ix_reviews_created_id",))
-    search = Plan("sqlite", ("SEARCH reviews USING INDEX ix_reviews_book_id (book_id=?)",
-                             "USE TEMP B-TREE FOR ORDER BY"))
+    search = Plan(
+        "sqlite", ("SEARCH reviews USING INDEX ix_reviews_book_id (book_id=?)", "USE TEMP B-TREE FOR ORDER BY")
+    )
     covering = Plan("sqlite", ("SEARCH reviews USING COVERING INDEX ix_reviews_book_rating (book_id=?)",))
     assert scan.full_scans == ["reviews"] and not scan.uses_index()
     assert ordered.full_scans == ["reviews"] and ordered.uses_index("ix_reviews_created_id")
@@ -174,14 +175,22 @@ def test_a_failing_client_is_reported_after_all_threads_ended():
 
 
 def _recent(customer_id, status):
-    return (select(Order.id, Order.created_at).where(Order.customer_id == customer_id, Order.status == status)
-            .order_by(Order.created_at.desc()).limit(5))
+    return (
+        select(Order.id, Order.created_at)
+        .where(Order.customer_id == customer_id, Order.status == status)
+        .order_by(Order.created_at.desc())
+        .limit(5)
+    )
 
 
 def _busiest(store):
     with store.engine.connect() as connection:
-        return connection.execute(select(Order.customer_id).group_by(Order.customer_id)
-                                  .order_by(text("count(*) DESC"), Order.customer_id).limit(1)).scalar_one()
+        return connection.execute(
+            select(Order.customer_id)
+            .group_by(Order.customer_id)
+            .order_by(text("count(*) DESC"), Order.customer_id)
+            .limit(1)
+        ).scalar_one()
 
 
 def _indexes_on_orders(store):
@@ -190,13 +199,16 @@ def _indexes_on_orders(store):
     return inspect(store.engine).get_indexes("orders")
 
 
-@pytest.mark.parametrize(("columns", "problem"), [
-    (("customer_id", "status", "created_at"), None),
-    (("customer_id", "created_at"), None),
-    (("customer_id",), "still sorts"),
-    (("created_at",), "reads all of|does not use"),
-    (("created_at", "customer_id"), "reads all of|does not use"),
-])
+@pytest.mark.parametrize(
+    ("columns", "problem"),
+    [
+        (("customer_id", "status", "created_at"), None),
+        (("customer_id", "created_at"), None),
+        (("customer_id",), "still sorts"),
+        (("created_at",), "reads all of|does not use"),
+        (("created_at", "customer_id"), "reads all of|does not use"),
+    ],
+)
 def test_check_index_changes_plan(store, capsys, columns, problem):
     index = Index(f"ix_test_{'_'.join(columns)}", *(Order.__table__.c[c] for c in columns))
     try:
@@ -226,8 +238,12 @@ def test_check_index_changes_plan_explains_wrong_inputs(store):
 
 
 def _offset_page(session, page, size):
-    query = (select(Book.id, Book.title, Book.price_cents).order_by(Book.price_cents.desc(), Book.id)
-             .offset(page * size).limit(size))
+    query = (
+        select(Book.id, Book.title, Book.price_cents)
+        .order_by(Book.price_cents.desc(), Book.id)
+        .offset(page * size)
+        .limit(size)
+    )
     return [tuple(row) for row in session.execute(query)]
 
 
@@ -247,8 +263,15 @@ def test_check_keyset_pagination_catches_offsets_ties_and_stubs(store):
     def with_offset(session, after, size):  # counts pages from the rows seen: still OFFSET
         ids = [row[0] for page in range(100) for row in _offset_page(session, page, size)]
         seen = 0 if after is None else ids.index(after[0]) + 1
-        return [tuple(r) for r in session.execute(select(Book.id, Book.title, Book.price_cents)
-                .order_by(Book.price_cents.desc(), Book.id).offset(seen).limit(size))]
+        return [
+            tuple(r)
+            for r in session.execute(
+                select(Book.id, Book.title, Book.price_cents)
+                .order_by(Book.price_cents.desc(), Book.id)
+                .offset(seen)
+                .limit(size)
+            )
+        ]
 
     def ignores_ties(session, after, size):
         query = select(Book.id, Book.title, Book.price_cents).order_by(Book.price_cents.desc(), Book.id).limit(size)
@@ -265,12 +288,15 @@ def test_check_keyset_pagination_catches_offsets_ties_and_stubs(store):
         check_keyset_pagination(store, stub, _offset_page, size=40)
 
 
-@pytest.mark.parametrize(("sql", "parameters", "offset"), [
-    ("SELECT x FROM t LIMIT ? OFFSET ?", (20, 0), 0),
-    ("SELECT x FROM t WHERE a = ? LIMIT ? OFFSET ?", (1, 20, 40), 40),
-    ("SELECT x FROM t LIMIT %(param_1)s::INTEGER OFFSET %(param_2)s::INTEGER", {"param_1": 20, "param_2": 60}, 60),
-    ("SELECT x FROM t LIMIT 20 OFFSET 80", (), 80),
-    ("SELECT x FROM t LIMIT %(param_1)s::INTEGER", {"param_1": 20}, 0),
-])
+@pytest.mark.parametrize(
+    ("sql", "parameters", "offset"),
+    [
+        ("SELECT x FROM t LIMIT ? OFFSET ?", (20, 0), 0),
+        ("SELECT x FROM t WHERE a = ? LIMIT ? OFFSET ?", (1, 20, 40), 40),
+        ("SELECT x FROM t LIMIT %(param_1)s::INTEGER OFFSET %(param_2)s::INTEGER", {"param_1": 20, "param_2": 60}, 60),
+        ("SELECT x FROM t LIMIT 20 OFFSET 80", (), 80),
+        ("SELECT x FROM t LIMIT %(param_1)s::INTEGER", {"param_1": 20}, 0),
+    ],
+)
 def test_offset_is_read_from_the_statement(sql, parameters, offset):
     assert _offset(Statement(sql, parameters, 0.0)) == offset

@@ -34,17 +34,22 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from course_tools import site
-
 from needs import skip_or_fail
 from test_site import built_site  # noqa: F401  (the session fixture that builds the site once)
+
+from course_tools import site
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # The "official Jupyter news" toast would cover the notebook; this plugin shows it.
 ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 KERNEL_READY = """() => { const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -119,22 +124,46 @@ def running_lab(tmp: Path) -> Iterator[tuple[str, str]]:
     _settings(settings, "@jupyterlab/docmanager-extension:plugin", {"autosave": False})
     _settings(settings, "@jupyterlab/apputils-extension:notification", {"fetchNews": "false", "checkForUpdates": False})
     _settings(settings, "@jupyterlab/notebook-extension:tracker", {"autoStartDefaultKernel": True})
-    args = [f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", "--no-browser",
-            f"--IdentityProvider.token={token}", f"--LabApp.user_settings_dir={settings}",
-            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: to wait until the kernel is connected
-            f"--LabApp.workspaces_dir={tmp / 'workspaces'}", f"--FileCheckpoints.checkpoint_dir={tmp / 'checkpoints'}"]
+    args = [
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        "--no-browser",
+        f"--IdentityProvider.token={token}",
+        f"--LabApp.user_settings_dir={settings}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: to wait until the kernel is connected
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        f"--FileCheckpoints.checkpoint_dir={tmp / 'checkpoints'}",
+    ]
     if os.geteuid() == 0:
         args.append("--allow-root")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-           "JUPYTER_DATA_DIR": str(tmp / "data")}  # the notebook-signing key and database go there
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp / "data"),
+    }  # the notebook-signing key and database go there
     log_path = tmp / "lab.log"
     # -o: the test runs inside the installed .venv, so `make` must not reinstall it mid-test.
-    command = ["make", "--no-print-directory", "-o", ".venv/.installed", "lab",
-               "LAB_ARGS=" + " ".join(shlex.quote(a) for a in args)]
+    command = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        ".venv/.installed",
+        "lab",
+        "LAB_ARGS=" + " ".join(shlex.quote(a) for a in args),
+    ]
     base = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
-        lab = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+        lab = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 90
@@ -151,8 +180,9 @@ def running_lab(tmp: Path) -> Iterator[tuple[str, str]]:
         with contextlib.suppress(psutil.Error):
             children = psutil.Process(lab.pid).children(recursive=True)  # kernels run in sessions of their own
         with contextlib.suppress(OSError):
-            request = urllib.request.Request(f"{base}/api/shutdown", method="POST",
-                                             headers={"Authorization": f"token {token}"})
+            request = urllib.request.Request(
+                f"{base}/api/shutdown", method="POST", headers={"Authorization": f"token {token}"}
+            )
             urllib.request.urlopen(request, timeout=10).close()
         try:
             lab.wait(timeout=30)
@@ -184,8 +214,10 @@ def _screenshot_on_failure(page, name: str) -> Iterator[None]:
 
 def test_start_here_runs_in_jupyterlab_without_errors(page, tmp_path):
     start = time.perf_counter()
-    code_cells = sum(cell["cell_type"] == "code" for cell in
-                     json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())["cells"])
+    code_cells = sum(
+        cell["cell_type"] == "code"
+        for cell in json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())["cells"]
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with running_lab(tmp_path) as (base, token), _screenshot_on_failure(page, "lab_failure.png"):
         # The same path as the Binder link's urlpath: Lab serves the repository root.
@@ -200,7 +232,9 @@ def test_start_here_runs_in_jupyterlab_without_errors(page, tmp_path):
             """n => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                        .map(p => p.textContent.trim());
                      return prompts.length === n && prompts.every(t => /^\\[\\d+\\]:$/.test(t)); }""",
-            arg=code_cells, timeout=180_000)
+            arg=code_cells,
+            timeout=180_000,
+        )
         outputs = page.locator(".jp-OutputArea-output")
         report = "\n".join(outputs.all_inner_texts())
         assert "Checked: Python" in report, "the environment check printed nothing"
@@ -235,7 +269,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_the_site_index_and_a_lesson_page_render(page, built_site):
+def test_the_site_index_and_a_lesson_page_render(page, built_site):  # noqa: F811 (the fixture imported above)
     start = time.perf_counter()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     lessons = [lesson for module in site.course_map(ROOT) for lesson in module.lessons]
@@ -247,16 +281,22 @@ def test_the_site_index_and_a_lesson_page_render(page, built_site):
             assert toc.locator(f'a[href$="notebooks/{lesson.stem}.html"]').count(), f"no link to {lesson.stem}"
         page.screenshot(path=SCREENSHOTS / "site_index.png")
 
-        with_plots = [lesson for lesson in lessons
-                      if (built_site / "notebooks" / f"{lesson.stem}.html").read_text().count("_images/")]
+        with_plots = [
+            lesson
+            for lesson in lessons
+            if (built_site / "notebooks" / f"{lesson.stem}.html").read_text().count("_images/")
+        ]
         assert with_plots, "no lesson page with a plot to look at"
         lesson = with_plots[0]
         page.locator(f'nav.bd-docs-nav a[href$="notebooks/{lesson.stem}.html"]').first.click()
         page.wait_for_url(f"**/notebooks/{lesson.stem}.html")
         figures = page.locator("img[src*='_images/']")
         figures.first.scroll_into_view_if_needed()
-        page.wait_for_function("() => [...document.images].filter(i => i.src.includes('_images/'))"
-                               ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
+        page.wait_for_function(
+            "() => [...document.images].filter(i => i.src.includes('_images/'))"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=30_000,
+        )
         page.screenshot(path=SCREENSHOTS / "site_lesson.png")
     print(f"site in the browser: {time.perf_counter() - start:.1f} s")
 

@@ -22,7 +22,9 @@ def test_loaders_switch_between_busy_and_idle_and_stop_at_the_end():
         while time.monotonic() < deadline and not all(seen.get(p.pid, set()) >= {"busy", "idle"} for p in procs):
             for p in procs:
                 status = psutil.Process(p.pid).status()
-                kind = "busy" if status == psutil.STATUS_RUNNING else "idle" if status == psutil.STATUS_SLEEPING else None
+                kind = (
+                    "busy" if status == psutil.STATUS_RUNNING else "idle" if status == psutil.STATUS_SLEEPING else None
+                )
                 if kind:
                     seen.setdefault(p.pid, set()).add(kind)
             time.sleep(0.005)
@@ -47,9 +49,10 @@ def test_the_command_keeps_its_exit_code_and_can_be_pinned_to_one_cpu():
 
 def test_a_loader_whose_parent_died_stops_by_itself(tmp_path):
     script = tmp_path / "parent.py"
-    script.write_text("import sys, time\nsys.path.insert(0, %r)\nfrom course_tools.bursty_load import bursty_load\n"
-                      "with bursty_load(loops=1) as procs:\n    print(procs[0].pid, flush=True)\n    time.sleep(60)\n"
-                      % os.path.dirname(__file__))
+    script.write_text(
+        "import time\nfrom course_tools.bursty_load import bursty_load\n"
+        "with bursty_load(loops=1) as procs:\n    print(procs[0].pid, flush=True)\n    time.sleep(60)\n"
+    )
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     loader = psutil.Process(int(parent.stdout.readline()))
     parent.kill()  # no finally block runs: the loader must notice on its own

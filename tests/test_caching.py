@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from needs import required_url
 
 from course_lib.backends import REDIS_ENV, redis_client
 from course_lib.caching import (
@@ -47,8 +48,6 @@ from course_lib.caching.stampede import STRATEGIES, RedisLock, simulate_expiry, 
 from course_lib.caching.twolevel import TwoLevelCache
 from course_lib.caching.workloads import Trace, zipf_probabilities
 from course_lib.checks import CheckFailed
-
-from needs import required_url
 
 
 @pytest.fixture
@@ -89,14 +88,29 @@ def test_hit_ratio_table_matches_cachetools_row_by_row():
     for row in table.itertuples():
         reference = reference_stats(row.policy.split()[0], row.capacity, traces[0], ttl=2.0)
         assert (row.hits, row.misses, row.evictions, row.expirations) == (
-            reference.hits, reference.misses, reference.evictions, reference.expirations)
-    assert list(table.columns) == ["workload", "policy", "capacity", "hits", "misses", "evictions",
-                                   "expirations", "hit_ratio"]
+            reference.hits,
+            reference.misses,
+            reference.evictions,
+            reference.expirations,
+        )
+    assert list(table.columns) == [
+        "workload",
+        "policy",
+        "capacity",
+        "hits",
+        "misses",
+        "evictions",
+        "expirations",
+        "hit_ratio",
+    ]
 
 
 @settings(max_examples=150, deadline=None)
-@given(ops=st.lists(st.tuples(st.sampled_from(["get", "put"]), st.integers(0, 8)), max_size=200),
-       capacity=st.integers(1, 6), policy=st.sampled_from(["LRU", "LFU", "FIFO"]))
+@given(
+    ops=st.lists(st.tuples(st.sampled_from(["get", "put"]), st.integers(0, 8)), max_size=200),
+    capacity=st.integers(1, 6),
+    policy=st.sampled_from(["LRU", "LFU", "FIFO"]),
+)
 def test_any_sequence_of_gets_and_puts_of_new_keys_behaves_like_cachetools(ops, capacity, policy):
     import cachetools
 
@@ -218,8 +232,10 @@ def test_zipf_probabilities_are_normalised_and_decreasing():
 
 
 def test_higher_skew_concentrates_requests_on_fewer_keys():
-    mild, steep = zipf_trace(n_keys=5000, n_requests=20_000, skew=0.6, seed=1), zipf_trace(
-        n_keys=5000, n_requests=20_000, skew=1.4, seed=1)
+    mild, steep = (
+        zipf_trace(n_keys=5000, n_requests=20_000, skew=0.6, seed=1),
+        zipf_trace(n_keys=5000, n_requests=20_000, skew=1.4, seed=1),
+    )
     assert steep.distinct < mild.distinct
     assert np.mean(steep.keys == 0) > np.mean(mild.keys == 0)
 
@@ -427,8 +443,16 @@ def _aside_functions(shop, store, *, invalidate=True, cache=True):
     return get_book, update_price
 
 
-SCRIPT = [("read", 3), ("read", 3), ("write", 3, 1234), ("read", 3), ("read", 4), ("write", 4, 50), ("read", 4),
-          ("read", 3)]
+SCRIPT = [
+    ("read", 3),
+    ("read", 3),
+    ("write", 3, 1234),
+    ("read", 3),
+    ("read", 4),
+    ("write", 4, 50),
+    ("read", 4),
+    ("read", 3),
+]
 
 
 def test_cache_aside_in_front_of_the_bookstore_never_reads_stale_data(shop, client):
@@ -470,8 +494,9 @@ def test_load_book_and_set_prices_issue_one_statement_each(shop):
 
 def _stampede(store, guard, threads=16):
     scenario = StampedeScenario(store, threads=threads, hold=3.0, value={"v": 1})
-    cache = CacheAside(scenario.load, scenario.store, ttl=60, namespace=f"hot{random.random()}", clock=FakeClock(),
-                       guard=guard)
+    cache = CacheAside(
+        scenario.load, scenario.store, ttl=60, namespace=f"hot{random.random()}", clock=FakeClock(), guard=guard
+    )
     report = scenario.run(lambda: cache.get("key"))
     assert not report.errors and not report.hung and report.results == [{"v": 1}] * threads
     return report.backend_calls
@@ -590,9 +615,11 @@ def test_simulate_expiry_counts_the_stampede_and_what_each_guard_removes():
 def test_two_level_cache_serves_l1_then_l2_then_loads_and_bounds_staleness_by_l1_ttl(client):
     clock, prices = FakeClock(), {1: 10}
     with redis_store(client, "test-two") as shared:
+
         def make():
-            return TwoLevelCache(lambda k: {"price": prices[k]}, shared, namespace="b", l1_capacity=10, l1_ttl=5,
-                                 l2_ttl=300, clock=clock)
+            return TwoLevelCache(
+                lambda k: {"price": prices[k]}, shared, namespace="b", l1_capacity=10, l1_ttl=5, l2_ttl=300, clock=clock
+            )
 
         a, b = make(), make()
         assert a.get(1) == b.get(1) == a.get(1) == {"price": 10}
@@ -668,12 +695,12 @@ def test_run_batches_with_a_fixed_size_counts_round_trips():
     batches = []
     run = run_batches(batches.append, list(range(25)), 10)
     assert [len(b) for b in batches] == [10, 10, 5] and run.round_trips == 3 and run.label == "fixed 10"
-    assert set(run.summary(0.5)) == {"run", "items", "round trips", "items/s", "p95 batch (ms)",
-                                     "batches over 500 ms"}
+    assert set(run.summary(0.5)) == {"run", "items", "round trips", "items/s", "p95 batch (ms)", "batches over 500 ms"}
 
 
-@pytest.mark.parametrize("kwargs", [{"target": 0}, {"target": 1, "initial": 0}, {"target": 1, "decrease": 1.0},
-                                    {"target": 1, "increase": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"target": 0}, {"target": 1, "initial": 0}, {"target": 1, "decrease": 1.0}, {"target": 1, "increase": 0}]
+)
 def test_aimd_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
         AIMDController(**kwargs)
@@ -694,13 +721,14 @@ def test_time_batch_sizes_interleaves_sizes_and_reports_seconds_per_item():
     for n, expected in [(1, 0.11), (10, 0.02), (100, 0.011)]:
         assert timings[n].name == f"batch {n}" and timings[n].repeats == 4
         assert timings[n].samples == pytest.approx([expected] * 4) and timings[n].number == 100
-    rounds = [order[i:i + 111] for i in range(0, len(order), 111)]       # 100 + 10 + 1 batches per round
+    rounds = [order[i : i + 111] for i in range(0, len(order), 111)]  # 100 + 10 + 1 batches per round
     firsts = [r[0] for r in rounds]
-    assert len(rounds) == 5 and firsts == [1, 10, 100, 1, 10]            # each round starts at the next size
+    assert len(rounds) == 5 and firsts == [1, 10, 100, 1, 10]  # each round starts at the next size
 
 
-@pytest.mark.parametrize("kwargs", [{"items": []}, {"sizes": []}, {"sizes": [0]}, {"sizes": [2.5]}, {"rounds": 0},
-                                    {"warmup": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"items": []}, {"sizes": []}, {"sizes": [0]}, {"sizes": [2.5]}, {"rounds": 0}, {"warmup": -1}]
+)
 def test_time_batch_sizes_rejects_bad_arguments(kwargs):
     arguments = {"items": [1, 2, 3], "sizes": [1, 2], **kwargs}
     with pytest.raises(ValueError):
@@ -847,8 +875,11 @@ def _counts_of_a_lesson_run(redis) -> dict:
         cache.invalidate(3)
         cache(3)
         calls = dict(store.calls)  # before the stampedes: how often waiting threads poll depends on timing
-        guarded = [_stampede(store, None), _stampede(store, SingleFlight()),
-                   _stampede(store, RedisLockGuard(redis, store.prefix))]
+        guarded = [
+            _stampede(store, None),
+            _stampede(store, SingleFlight()),
+            _stampede(store, RedisLockGuard(redis, store.prefix)),
+        ]
         return {"stats": cache.stats, "calls": calls, "stampede": guarded}
 
 

@@ -54,11 +54,16 @@ def test_ipython_shows_the_feedback_without_a_traceback(tmp_path: Path) -> None:
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "shell = InteractiveShell.instance()\n"
         "result = shell.run_cell('from course_lib.checks import check_close\\n'\n"
-        "                        'check_close(1.0, 2.0, what=\"the answer\", hint=\"try harder\")')\n"
+        '                        \'check_close(1.0, 2.0, what="the answer", hint="try harder")\')\n'
         "print('error type:', type(result.error_in_exec).__name__)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "IPYTHONDIR": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "IPYTHONDIR": str(tmp_path)},
+    )
     text = done.stdout + done.stderr
     assert "error type: CheckFailed" in text, text
     assert "Check failed: the answer" in text and "hint:     try harder" in text
@@ -74,8 +79,9 @@ def test_parts_are_kept_as_attributes() -> None:
 
 
 def test_close_failure_says_expected_got_and_hint() -> None:
-    message = str(failure(check_close, 23.5, 23.0, what="percentile([15, 20, 35, 40, 50], 30)",
-                          hint="rank = (n - 1) * q / 100"))
+    message = str(
+        failure(check_close, 23.5, 23.0, what="percentile([15, 20, 35, 40, 50], 30)", hint="rank = (n - 1) * q / 100")
+    )
     assert message.splitlines() == [
         "✗ Check failed: percentile([15, 20, 35, 40, 50], 30)",
         "  expected: 23.0",
@@ -167,8 +173,9 @@ def test_unwritten_function_is_explained() -> None:
 
 
 def test_errors_in_the_students_code_name_the_line() -> None:
-    message = str(failure(check_cases, divides_by_zero, [([1, 2], 50)], np.percentile, against="numpy",
-                          hint="no division needed"))
+    message = str(
+        failure(check_cases, divides_by_zero, [([1, 2], 50)], np.percentile, against="numpy", hint="no division needed")
+    )
     assert "divides_by_zero([1, 2], 50)" in message
     assert "it raised ZeroDivisionError: division by zero" in message
     assert "`return sum(samples) / count`" in message and "numpy gives 1.5" in message
@@ -183,8 +190,15 @@ def test_modified_inputs_are_caught() -> None:
 
 
 def test_forbidden_calls_are_caught_but_the_reference_may_use_them() -> None:
-    message = str(failure(check_cases, calls_numpy, [([1.0, 2.0], 50)], np.percentile,
-                          must_not_call=["numpy.percentile", "numpy.quantile"]))
+    message = str(
+        failure(
+            check_cases,
+            calls_numpy,
+            [([1.0, 2.0], 50)],
+            np.percentile,
+            must_not_call=["numpy.percentile", "numpy.quantile"],
+        )
+    )
     assert "`calls_numpy` called numpy.percentile" in message and "compute the result yourself" in message
     assert np.percentile([1.0, 2.0], 50) == 1.5, "the real function is restored afterwards"
     with pytest.raises(ValueError, match=r"cannot find 'numpy\.no_such_function'"):
@@ -244,12 +258,15 @@ def test_call_alone_keeps_other_threads_out_of_tracemalloc() -> None:
         tracemalloc.start()
         try:
             before = tracemalloc.take_snapshot()
-            time.sleep(0.05)                   # lets the other thread run (in this process it would allocate)
+            time.sleep(0.05)  # lets the other thread run (in this process it would allocate)
             after = tracemalloc.take_snapshot()
         finally:
             tracemalloc.stop()
-        return sum(s.size_diff for s in after.compare_to(before, "lineno") if s.size_diff > 0
-                   and s.traceback[0].filename == __file__ and s.traceback[0].lineno != 0)
+        return sum(
+            s.size_diff
+            for s in after.compare_to(before, "lineno")
+            if s.size_diff > 0 and s.traceback[0].filename == __file__ and s.traceback[0].lineno != 0
+        )
 
     noise = threading.Thread(target=allocate, daemon=True)
     noise.start()
@@ -278,6 +295,6 @@ def test_call_alone_passes_back_errors_output_and_nothing_else(capsys: pytest.Ca
         checks.call_alone(divides_by_zero, [1], 50)
     assert any("return sum(samples) / count" in note for note in getattr(info.value, "__notes__", []))
     with pytest.raises(RuntimeError, match="cannot be sent back"):
-        checks.call_alone(lambda: (lambda: None))
+        checks.call_alone(lambda: lambda: None)
     with pytest.raises(RuntimeError, match="without an answer"):
         checks.call_alone(os._exit, 3)

@@ -65,8 +65,20 @@ def test_report_describes_this_interpreter_and_machine(embedded):
 def test_report_lists_every_key_package_with_its_version(embedded):
     report = environment_report(check_backends=False)
     assert list(report.packages) == list(KEY_PACKAGES)
-    for name in ("jupyterlab", "nbval", "numpy", "pandas", "matplotlib", "line_profiler", "fakeredis",
-                 "redis", "sqlalchemy", "psycopg", "ipykernel", environment.COURSE_DISTRIBUTION):
+    for name in (
+        "jupyterlab",
+        "nbval",
+        "numpy",
+        "pandas",
+        "matplotlib",
+        "line_profiler",
+        "fakeredis",
+        "redis",
+        "sqlalchemy",
+        "psycopg",
+        "ipykernel",
+        environment.COURSE_DISTRIBUTION,
+    ):
         assert name in report.packages
     assert report.packages["numpy"] == numpy.__version__
 
@@ -75,8 +87,14 @@ def test_tables_have_the_expected_rows_and_columns(embedded):
     report = environment_report()
     machine = report.machine_table()
     assert list(machine.columns) == ["item", "value"]
-    assert {"Python", "platform", "logical CPUs", "CPUs this process may use", "total memory",
-            "available memory"} <= set(machine["item"])
+    assert {
+        "Python",
+        "platform",
+        "logical CPUs",
+        "CPUs this process may use",
+        "total memory",
+        "available memory",
+    } <= set(machine["item"])
     packages = report.package_table()
     assert list(packages.columns) == ["package", "version"] and len(packages) == len(KEY_PACKAGES)
     assert "perf-course (course_lib)" in set(packages["package"])
@@ -140,8 +158,14 @@ def test_a_container_limit_below_one_gib_is_flagged(healthy):
 
 
 def test_a_real_backend_that_does_not_answer_is_flagged_with_its_variable(healthy):
-    silent = BackendInfo("redis", "real", REDIS_ENV, "redis://:***@127.0.0.1:6390/0", ok=False,
-                         error="ConnectionError: Connection refused.")
+    silent = BackendInfo(
+        "redis",
+        "real",
+        REDIS_ENV,
+        "redis://:***@127.0.0.1:6390/0",
+        ok=False,
+        error="ConnectionError: Connection refused.",
+    )
     report = dataclasses.replace(healthy, backends=[healthy.backends[0], silent, healthy.backends[2]])
     problems = check_environment(report)
     assert len(problems) == 1
@@ -165,10 +189,24 @@ def test_an_unreachable_url_in_the_environment_becomes_a_problem_with_the_passwo
     [
         ({"cpu.max": "150000 100000", "memory.max": "2147483648"}, "0::/\n", (1.5, 2 * GIB)),
         ({"cpu.max": "max 100000", "memory.max": "max"}, "0::/\n", (None, None)),
-        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000",
-          "memory/job/memory.limit_in_bytes": str(GIB)}, "4:memory:/job\n1:cpu,cpuacct:/\n", (None, GIB)),
-        ({"cpu/cpu.cfs_quota_us": "200000", "cpu/cpu.cfs_period_us": "100000",
-          "memory/memory.limit_in_bytes": "9223372036854771712"}, "1:cpu:/\n", (2.0, None)),
+        (
+            {
+                "cpu/cpu.cfs_quota_us": "-1",
+                "cpu/cpu.cfs_period_us": "100000",
+                "memory/job/memory.limit_in_bytes": str(GIB),
+            },
+            "4:memory:/job\n1:cpu,cpuacct:/\n",
+            (None, GIB),
+        ),
+        (
+            {
+                "cpu/cpu.cfs_quota_us": "200000",
+                "cpu/cpu.cfs_period_us": "100000",
+                "memory/memory.limit_in_bytes": "9223372036854771712",
+            },
+            "1:cpu:/\n",
+            (2.0, None),
+        ),
         ({}, "", (None, None)),  # not Linux, or no cgroup files at all
     ],
 )

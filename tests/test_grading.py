@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_fixtures import CLASS, NAME, make_course, solution_notebook, write_class
 
 from course_tools.cells import grade_id
 from course_tools.grading.assemble import assemble
@@ -16,14 +17,15 @@ from course_tools.grading.cli import grade_class, main
 from course_tools.grading.nbval_guard import strip_ansi
 from course_tools.grading.runner import Assignment, Limits, grade_submission, read_submission
 
-from grading_fixtures import CLASS, NAME, make_course, solution_notebook, write_class
-
 LIMITS = Limits(cell_timeout=5, memory_mb=1024, submission_timeout=120)
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,15 @@ def graded(tmp_path_factory):
     assignment = Assignment.load(NAME, root / "solutions", root / "rubrics")
     lines: list[str] = []
     results = grade_class(submissions, assignment, root / "out", LIMITS, jobs=2, progress=lines.append)
-    return {"root": root, "submissions": submissions, "before": before, "assignment": assignment,
-            "results": {r.student: r for r in results}, "progress": lines, "out": root / "out" / NAME}
+    return {
+        "root": root,
+        "submissions": submissions,
+        "before": before,
+        "assignment": assignment,
+        "results": {r.student: r for r in results},
+        "progress": lines,
+        "out": root / "out" / NAME,
+    }
 
 
 @pytest.mark.parametrize("student", sorted(CLASS))
@@ -59,9 +68,9 @@ def test_originals_are_byte_identical(graded):
 
 def test_tampered_tests_are_restored(graded):
     cells = graded["results"]["dave"].cells
-    assert cells["add_visible"].outcome == "passed"      # deleted, put back
-    assert cells["add_hidden"].outcome == "passed"       # moved, put back in place
-    assert cells["mul_visible"].outcome == "failed"      # edited, skipped, duplicated: canonical again
+    assert cells["add_visible"].outcome == "passed"  # deleted, put back
+    assert cells["add_hidden"].outcome == "passed"  # moved, put back in place
+    assert cells["mul_visible"].outcome == "failed"  # edited, skipped, duplicated: canonical again
 
 
 def test_hidden_showtraceback_does_not_hide_failures(graded):
@@ -82,11 +91,14 @@ def test_a_dead_kernel_fails_the_rest(graded):
     assert "the kernel died" in graded["results"]["grace"].status
 
 
-@pytest.mark.parametrize("student, note", [
-    ("frank", "a cell ran past the 5 s limit"),
-    ("ivan", "a cell ran out of memory (limit 1024 MB)"),
-    ("heidi", "a cell called sys.exit()"),
-])
+@pytest.mark.parametrize(
+    "student, note",
+    [
+        ("frank", "a cell ran past the 5 s limit"),
+        ("ivan", "a cell ran out of memory (limit 1024 MB)"),
+        ("heidi", "a cell called sys.exit()"),
+    ],
+)
 def test_the_status_says_what_went_wrong_in_the_run(graded, student, note):
     assert note in graded["results"][student].status
     assert "graded; " in (graded["out"] / "grades.csv").read_text().split(student, 1)[1].splitlines()[0]
@@ -113,8 +125,16 @@ def test_memory_bomb_costs_only_its_cell(graded):
 def test_csv_has_a_row_per_student_and_the_manual_column(graded):
     rows = list(csv.DictReader((graded["out"] / "grades.csv").open()))
     assert [r["student"] for r in rows] == sorted(CLASS)
-    assert list(rows[0]) == ["student", "add_visible", "add_hidden", "mul_visible", "autograded_total",
-                             "autograded_max", "explain", "status"]
+    assert list(rows[0]) == [
+        "student",
+        "add_visible",
+        "add_hidden",
+        "mul_visible",
+        "autograded_total",
+        "autograded_max",
+        "explain",
+        "status",
+    ]
     alice = next(r for r in rows if r["student"] == "alice")
     assert (alice["autograded_total"], alice["autograded_max"], alice["explain"]) == ("10", "10", "")
 
@@ -173,12 +193,15 @@ def test_assemble_keeps_cells_the_student_added_before_the_test():
     assert ids.index(helper.id) < ids.index(visible)
 
 
-@pytest.mark.parametrize("content, status", [
-    (b"", "unreadable: the file is empty"),
-    (b"\xff\xfe not utf8", "unreadable: not valid JSON"),
-    (b'{"nbformat": 4}', "unreadable: JSON, but not a Jupyter notebook"),
-    (b'{"nbformat": 5, "cells": []}', "unreadable: nbformat 5"),
-])
+@pytest.mark.parametrize(
+    "content, status",
+    [
+        (b"", "unreadable: the file is empty"),
+        (b"\xff\xfe not utf8", "unreadable: not valid JSON"),
+        (b'{"nbformat": 4}', "unreadable: JSON, but not a Jupyter notebook"),
+        (b'{"nbformat": 5, "cells": []}', "unreadable: nbformat 5"),
+    ],
+)
 def test_read_submission_explains_broken_files(tmp_path, content, status):
     path = tmp_path / "x.ipynb"
     path.write_bytes(content)

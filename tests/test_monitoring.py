@@ -23,17 +23,22 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
+from needs import required_url, skip_or_fail
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from course_lib.monitoring import alerts, quantiles
-from course_lib.monitoring.health import HealthChecker, health_router
 from course_lib.monitoring.apps import (
     ACCESS_LOGGER,
+    SAMPLE_LOGGER,
     SQL_LOGGER,
     FaultInjectionMiddleware,
+    Faults,
+    create_sample_app,
     instrument_engine,
+    observe_app,
     observed_bookstore,
 )
+from course_lib.monitoring.health import HealthChecker, health_router
 from course_lib.monitoring.load import (
     Phase,
     client_signals,
@@ -62,11 +67,8 @@ from course_lib.monitoring.promql import (
     scrape_config,
 )
 from course_lib.monitoring.quantiles import cumulative_buckets, fraction_at_most, histogram_buckets, histogram_quantile
-from course_lib.monitoring.apps import SAMPLE_LOGGER, Faults, create_sample_app, observe_app
 from course_lib.monitoring.server import free_port, serve_in_thread
 from course_lib.monitoring.tracing import instrument_tracing, make_tracer_provider, plot_span_waterfall, spans_table
-
-from needs import required_url, skip_or_fail
 
 INF = math.inf
 NAN = math.nan
@@ -79,29 +81,32 @@ def same(a: float, b: float) -> bool:
 # --- histogram_quantile: Prometheus' rules, one by one --------------------------------------
 
 
-@pytest.mark.parametrize(("q", "buckets", "expected"), [
-    (0.5, {"0.1": 10, "0.5": 30, "1": 40, "+Inf": 40}, 0.3),          # interpolated in (0.1, 0.5]
-    (0.25, {"0.1": 10, "0.5": 30, "1": 40, "+Inf": 40}, 0.1),         # rank 10 lands on the first bucket's top
-    (0.1, {"0.1": 10, "0.5": 30, "+Inf": 40}, 0.04),                  # lowest bucket: from 0 up to 0.1
-    (0.9, {"0.1": 10, "0.5": 30, "+Inf": 40}, 0.5),                   # in +Inf: the largest finite bound
-    (1.0, {"0.1": 10, "0.5": 40, "+Inf": 40}, 0.5),                   # rank 40 reached by le=0.5
-    (0.0, {"0.1": 10, "0.5": 40, "+Inf": 40}, 0.0),                   # q = 0: the assumed lower bound 0
-    (0.0, {"0.1": 0, "0.5": 40, "+Inf": 40}, NAN),                    # ... NaN when the lowest bucket is empty
-    (0.5, {"0.1": 0, "0.2": 5, "+Inf": 5}, 0.15),                     # empty buckets below are skipped
-    (0.5, {"-1": 2, "0": 4, "1": 10, "+Inf": 10}, 0.1666666666666666),
-    (0.1, {"-1": 2, "0": 4, "1": 10, "+Inf": 10}, -1.0),              # lowest bound <= 0 is returned as is
-    (0.5, {"0.1": 5, "0.2": 3, "0.4": 9, "+Inf": 10}, 0.1),           # non-monotonic: the envelope (5, 5, 9, 10)
-    (0.5, [(0.1, 4), ("0.10", 2), (1, 8), ("+Inf", 9)], 0.075),       # same bound twice: merged (6, 8, 9)
-    (0.5, {"+Inf": 10, "1": 6, "0.5": 2}, 0.875),                     # any order
-    (0.5, {"1e-3": 3, "2.5e-2": 8, "+Inf": 9}, 0.0082),           # 0.001 + 0.024 * 1.5 / 5
-    (0.5, {"0.1": 1, "1": 5}, NAN),                                   # no +Inf bucket
-    (0.5, {"+Inf": 7}, NAN),                                          # fewer than two buckets
-    (0.5, {"0.1": 0, "1": 0, "+Inf": 0}, NAN),                        # no observations
-    (0.5, {}, NAN),
-    (-0.1, {"0.1": 10, "+Inf": 10}, -INF),
-    (1.1, {"0.1": 10, "+Inf": 10}, INF),
-    (NAN, {"0.1": 10, "+Inf": 10}, NAN),
-])
+@pytest.mark.parametrize(
+    ("q", "buckets", "expected"),
+    [
+        (0.5, {"0.1": 10, "0.5": 30, "1": 40, "+Inf": 40}, 0.3),  # interpolated in (0.1, 0.5]
+        (0.25, {"0.1": 10, "0.5": 30, "1": 40, "+Inf": 40}, 0.1),  # rank 10 lands on the first bucket's top
+        (0.1, {"0.1": 10, "0.5": 30, "+Inf": 40}, 0.04),  # lowest bucket: from 0 up to 0.1
+        (0.9, {"0.1": 10, "0.5": 30, "+Inf": 40}, 0.5),  # in +Inf: the largest finite bound
+        (1.0, {"0.1": 10, "0.5": 40, "+Inf": 40}, 0.5),  # rank 40 reached by le=0.5
+        (0.0, {"0.1": 10, "0.5": 40, "+Inf": 40}, 0.0),  # q = 0: the assumed lower bound 0
+        (0.0, {"0.1": 0, "0.5": 40, "+Inf": 40}, NAN),  # ... NaN when the lowest bucket is empty
+        (0.5, {"0.1": 0, "0.2": 5, "+Inf": 5}, 0.15),  # empty buckets below are skipped
+        (0.5, {"-1": 2, "0": 4, "1": 10, "+Inf": 10}, 0.1666666666666666),
+        (0.1, {"-1": 2, "0": 4, "1": 10, "+Inf": 10}, -1.0),  # lowest bound <= 0 is returned as is
+        (0.5, {"0.1": 5, "0.2": 3, "0.4": 9, "+Inf": 10}, 0.1),  # non-monotonic: the envelope (5, 5, 9, 10)
+        (0.5, [(0.1, 4), ("0.10", 2), (1, 8), ("+Inf", 9)], 0.075),  # same bound twice: merged (6, 8, 9)
+        (0.5, {"+Inf": 10, "1": 6, "0.5": 2}, 0.875),  # any order
+        (0.5, {"1e-3": 3, "2.5e-2": 8, "+Inf": 9}, 0.0082),  # 0.001 + 0.024 * 1.5 / 5
+        (0.5, {"0.1": 1, "1": 5}, NAN),  # no +Inf bucket
+        (0.5, {"+Inf": 7}, NAN),  # fewer than two buckets
+        (0.5, {"0.1": 0, "1": 0, "+Inf": 0}, NAN),  # no observations
+        (0.5, {}, NAN),
+        (-0.1, {"0.1": 10, "+Inf": 10}, -INF),
+        (1.1, {"0.1": 10, "+Inf": 10}, INF),
+        (NAN, {"0.1": 10, "+Inf": 10}, NAN),
+    ],
+)
 def test_histogram_quantile_follows_prometheus(q, buckets, expected):
     result = histogram_quantile(q, buckets)
     assert same(result, expected) or math.isclose(result, expected, rel_tol=1e-3), (result, expected)
@@ -190,21 +195,29 @@ def test_red_metrics_count_by_route_template_and_status():
         client.get("/nowhere/at/all")
         text = client.get("/metrics").text
     families = parse_metrics(text)
-    counts = {(dict(k)["method"], dict(k)["route"], dict(k)["status"]): v
-              for k, v in sample_values(families, "http_requests_total").items()}
+    counts = {
+        (dict(k)["method"], dict(k)["route"], dict(k)["status"]): v
+        for k, v in sample_values(families, "http_requests_total").items()
+    }
     assert counts == {
         ("GET", "/orders/{order_id}", "200"): 49,
-        ("GET", "/orders/{order_id}", "500"): 2,   # 13 twice: once in the loop, once alone
+        ("GET", "/orders/{order_id}", "500"): 2,  # 13 twice: once in the loop, once alone
         ("GET", "/orders/{order_id}", "404"): 5,
         ("POST", "/orders", "200"): 1,
         ("GET", UNMATCHED_ROUTE, "404"): 1,
     }, "one series per route template and status; /metrics itself is not counted"
     durations = sample_values(families, "http_request_duration_seconds_count", route="/orders/{order_id}")
     assert sum(durations.values()) == 56
-    assert sample_values(families, "http_requests_in_progress") == {(("method", "GET"),): 0.0,
-                                                                    (("method", "POST"),): 0.0}
-    assert metrics.registry.get_sample_value("http_requests_total", {
-        "method": "GET", "route": "/orders/{order_id}", "status": "404"}) == 5
+    assert sample_values(families, "http_requests_in_progress") == {
+        (("method", "GET"),): 0.0,
+        (("method", "POST"),): 0.0,
+    }
+    assert (
+        metrics.registry.get_sample_value(
+            "http_requests_total", {"method": "GET", "route": "/orders/{order_id}", "status": "404"}
+        )
+        == 5
+    )
 
 
 def test_metric_names_follow_prometheus_conventions():
@@ -231,8 +244,12 @@ def test_route_template_of_a_mounted_app():
     metrics = instrument_app(outer)
     with TestClient(outer) as client:
         assert client.get("/api/items/3").status_code == 200
-    assert metrics.registry.get_sample_value(
-        "http_requests_total", {"method": "GET", "route": "/api/items/{item_id}", "status": "200"}) == 1
+    assert (
+        metrics.registry.get_sample_value(
+            "http_requests_total", {"method": "GET", "route": "/api/items/{item_id}", "status": "200"}
+        )
+        == 1
+    )
     assert route_template({}) == UNMATCHED_ROUTE
 
 
@@ -262,6 +279,7 @@ def _logging_app() -> FastAPI:
 def test_every_log_line_carries_its_requests_id_under_concurrency():
     app = _logging_app()
     with capture_logs("course.test.requests") as lines, serve_in_thread(app) as server:
+
         async def many():
             async with httpx.AsyncClient(base_url=server.url) as client:
                 return await asyncio.gather(*(client.get(f"/work/{n}") for n in range(20)))
@@ -417,7 +435,7 @@ def test_window_error_ratio_matches_a_plain_loop():
     ratio = alerts.window_error_ratio(requests, errors, 7)
     for t in (0, 3, 6, 7, 100, 199):
         lo = max(0, t - 6)
-        assert ratio[t] == pytest.approx(errors[lo:t + 1].sum() / requests[lo:t + 1].sum())
+        assert ratio[t] == pytest.approx(errors[lo : t + 1].sum() / requests[lo : t + 1].sum())
     assert alerts.window_error_ratio(np.zeros(3), np.zeros(3), 2).tolist() == [0, 0, 0]
 
 
@@ -440,8 +458,9 @@ def test_multiwindow_burn_rate_catches_fast_and_slow_burns_without_false_alarms(
 def test_single_window_alert_keeps_firing_after_the_incident():
     timeline = _incident_timeline()
     single = alerts.burn_rate_alert(timeline.requests, timeline.errors, slo=0.999, factor=14.4, window_minutes=60)
-    multi = alerts.multiwindow_burn_rate_alert(timeline.requests, timeline.errors, slo=0.999,
-                                               rules=alerts.SRE_WORKBOOK_PAGE_RULES[:1])
+    multi = alerts.multiwindow_burn_rate_alert(
+        timeline.requests, timeline.errors, slo=0.999, rules=alerts.SRE_WORKBOOK_PAGE_RULES[:1]
+    )
     reset_single = alerts.score_alert(single, timeline).reset_minutes[0]
     reset_multi = alerts.score_alert(multi, timeline).reset_minutes[0]
     assert reset_multi <= 5 < reset_single
@@ -457,8 +476,14 @@ def test_score_alert_counts_episodes():
 
 
 def test_budget_spent_of_a_full_outage():
-    timeline = alerts.simulate_timeline(30, requests_per_minute=100, base_error_ratio=0.0, daily_swing=0,
-                                        incidents=[alerts.Incident(1000, 43, 1.0)], seed=2)
+    timeline = alerts.simulate_timeline(
+        30,
+        requests_per_minute=100,
+        base_error_ratio=0.0,
+        daily_swing=0,
+        incidents=[alerts.Incident(1000, 43, 1.0)],
+        seed=2,
+    )
     # 43 minutes of 100% errors is 1/1000 of 30 days: the whole budget of a 99.9% SLO
     assert alerts.budget_spent(timeline, timeline.incidents[0], slo=0.999) == pytest.approx(1.0, rel=0.05)
 
@@ -575,14 +600,16 @@ def test_load_run_counts_agree_with_the_scraped_metrics():
     faults = Faults(seed=3)
     observed = observe_app(lambda: create_sample_app(faults))
     with serve_in_thread(observed.app) as server, scraping(server.url + "/metrics", 0.1) as scraper:
-        records = run_load(server.url, [Phase("ok", 0.6), Phase("bad", 0.6, lambda: faults.set(error_ratio=0.5))],
-                           clients=2, seed=1)
+        records = run_load(
+            server.url, [Phase("ok", 0.6), Phase("bad", 0.6, lambda: faults.set(error_ratio=0.5))], clients=2, seed=1
+        )
     final = scraper.samples[-1][1]
     served = sum(v for (name, _), v in final.items() if name == "http_requests_total")
     assert served == len(records) > 20
     errors_client = int((records["status"] == 500).sum())
-    errors_server = sum(v for (name, labels), v in final.items()
-                        if name == "http_requests_total" and dict(labels)["status"] == "500")
+    errors_server = sum(
+        v for (name, labels), v in final.items() if name == "http_requests_total" and dict(labels)["status"] == "500"
+    )
     assert errors_client == errors_server
     error_share = records.assign(error=records["status"] == 500).groupby("phase")["error"].mean()
     assert error_share["bad"] > 0.2 > error_share["ok"]
@@ -609,7 +636,7 @@ def test_the_scraper_stamps_each_sample_with_the_time_its_scrape_began():
             time.sleep(0.01)
     # ... and a last one as it stops
     assert len(scraper.samples) == len(served_at) == 2
-    for (stamped, flat), served in zip(scraper.samples, served_at):
+    for (stamped, _), served in zip(scraper.samples, served_at):
         assert stamped < served
     assert [flat[("x_total", ())] for _, flat in scraper.samples] == [1.0, 2.0]
 
@@ -647,8 +674,11 @@ QUANTILES = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0, -0.5, 1.5)
 
 
 def _edge_case_app() -> FastAPI:
-    text = "".join(f'edge_{name}_bucket{{le="{le}"}} {count}\n'
-                   for name, buckets in EDGE_CASES.items() for le, count in buckets.items())
+    text = "".join(
+        f'edge_{name}_bucket{{le="{le}"}} {count}\n'
+        for name, buckets in EDGE_CASES.items()
+        for le, count in buckets.items()
+    )
     app = FastAPI()
 
     @app.get("/metrics")
@@ -668,15 +698,22 @@ def real_prometheus():
     with serve_in_thread(observed.app) as app_server, serve_in_thread(_edge_case_app()) as edge_server:
         records = run_load(app_server.url, [Phase("load", 1.5)], clients=2, seed=7)
         rules = alerts.prometheus_rules(0.999, static_threshold=0.01)
-        config = scrape_config([f"127.0.0.1:{app_server.port}", f"127.0.0.1:{edge_server.port}"],
-                               scrape_interval="200ms", rule_files=["rules.yml"])
+        config = scrape_config(
+            [f"127.0.0.1:{app_server.port}", f"127.0.0.1:{edge_server.port}"],
+            scrape_interval="200ms",
+            rule_files=["rules.yml"],
+        )
         with run_prometheus(config, files={"rules.yml": rules}) as prometheus:
             app_target = f'instance="127.0.0.1:{app_server.port}"'
             expected = len(records)
             prometheus.api.wait_until(
-                lambda: prometheus.api.value(f"sum(http_requests_total{{{app_target}}})") == expected
-                and prometheus.api.value(f'count(up{{instance="127.0.0.1:{edge_server.port}"}} == 1)') == 1,
-                timeout=30, what="two scrapes of the apps")
+                lambda: (
+                    prometheus.api.value(f"sum(http_requests_total{{{app_target}}})") == expected
+                    and prometheus.api.value(f'count(up{{instance="127.0.0.1:{edge_server.port}"}} == 1)') == 1
+                ),
+                timeout=30,
+                what="two scrapes of the apps",
+            )
             time.sleep(1.0)  # a few more scrapes, so rate() over 1s has samples
             yield {"api": prometheus.api, "app_target": app_target, "app_url": app_server.url, "records": records}
 
@@ -710,8 +747,9 @@ def test_real_prometheus_agrees_on_the_scraped_app_histogram(real_prometheus):
     assert len(rates) == 17
     for q in (0.5, 0.95, 0.99):
         assert same(api.value(f"histogram_quantile({q}, {expr})", at), histogram_quantile(q, rates)), q
-    statuses = {row["metric"]["status"]: row["value"]
-                for row in api.query(f"sum by (status) (http_requests_total{{{target}}})")}
+    statuses = {
+        row["metric"]["status"]: row["value"] for row in api.query(f"sum by (status) (http_requests_total{{{target}}})")
+    }
     records = real_prometheus["records"]
     assert statuses == {str(s): float(n) for s, n in records["status"].value_counts().items()}
 
@@ -720,8 +758,9 @@ def test_real_prometheus_agrees_on_the_scraped_app_histogram(real_prometheus):
 def test_range_queries_give_one_column_per_query(real_prometheus):
     api, target = real_prometheus["api"], real_prometheus["app_target"]
     end = time.time()
-    table = range_signals(api, {"up": f"sum(up{{{target}}})",
-                                "requests": f"sum(http_requests_total{{{target}}})"}, end - 2, end, step=0.5)
+    table = range_signals(
+        api, {"up": f"sum(up{{{target}}})", "requests": f"sum(http_requests_total{{{target}}})"}, end - 2, end, step=0.5
+    )
     assert list(table.columns) == ["t", "up", "requests"] and len(table) >= 3
     assert table["up"].iloc[-1] == 1 and table["requests"].iloc[-1] == len(real_prometheus["records"])
 
@@ -751,17 +790,23 @@ def test_the_configured_prometheus_scrapes_the_lessons_app_port():
     api = PrometheusAPI(url)
     wanted = (f"127.0.0.1:{port}", f"localhost:{port}")
     try:  # a server that has just started lists its targets after its first discovery round
-        api.wait_until(lambda: any(t["labels"].get("instance") in wanted
-                                   for t in api._get("/api/v1/targets", {})["activeTargets"]), timeout=15)
+        api.wait_until(
+            lambda: any(
+                t["labels"].get("instance") in wanted for t in api._get("/api/v1/targets", {})["activeTargets"]
+            ),
+            timeout=15,
+        )
     except PrometheusError:
         pass  # the assertion below says what is wrong
     targets = api._get("/api/v1/targets", {})["activeTargets"]
     instances = [t["labels"].get("instance", "") for t in targets]
     assert any(i in wanted for i in instances), (
-        f"{url} scrapes {instances}, not 127.0.0.1:{port} (COURSE_APP_PORT); add that target to its configuration")
+        f"{url} scrapes {instances}, not 127.0.0.1:{port} (COURSE_APP_PORT); add that target to its configuration"
+    )
     intervals = [t.get("scrapeInterval", "") for t in targets if t["labels"].get("instance", "").endswith(f":{port}")]
     assert all(i in ("1s", "500ms", "250ms", "200ms", "100ms") for i in intervals), (
-        f"the lesson needs a scrape interval of 1 s or less for its target, got {intervals}")
+        f"the lesson needs a scrape interval of 1 s or less for its target, got {intervals}"
+    )
 
 
 def test_run_prometheus_explains_a_missing_binary():

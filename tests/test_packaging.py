@@ -49,6 +49,18 @@ def test_every_requirement_has_a_tested_lower_bound():
 
 
 def test_layout_is_complete():
-    for name in ["notebooks", "course_lib", "exercises", "solutions", "rubrics", "tests",
-                 "environment.yml", "pyproject.toml", "README.md", ".ci/run", "Makefile", "postBuild"]:
+    for name in [
+        "notebooks",
+        "course_lib",
+        "exercises",
+        "solutions",
+        "rubrics",
+        "tests",
+        "environment.yml",
+        "pyproject.toml",
+        "README.md",
+        ".ci/run",
+        "Makefile",
+        "postBuild",
+    ]:
         assert (ROOT / name).exists(), f"{name} is missing from the repository root"

@@ -193,14 +193,16 @@ def test_call_edges_split_calls_by_caller(store) -> None:
 
 
 def test_collapsed_to_frame_self_and_total_samples() -> None:
-    text = "\n".join([
-        "<module> (app.py:9);report (r.py:5);find (r.py:1) 30",
-        "<module> (app.py:9);report (r.py:6);find (r.py:2) 10",
-        "<module> (app.py:9);report (r.py:7) 8",
-        "<module> (app.py:9);recurse (r.py:20);recurse (r.py:21) 2",
-        "",
-        "garbage line",
-    ])
+    text = "\n".join(
+        [
+            "<module> (app.py:9);report (r.py:5);find (r.py:1) 30",
+            "<module> (app.py:9);report (r.py:6);find (r.py:2) 10",
+            "<module> (app.py:9);report (r.py:7) 8",
+            "<module> (app.py:9);recurse (r.py:20);recurse (r.py:21) 2",
+            "",
+            "garbage line",
+        ]
+    )
     table = collapsed_to_frame(text)
     assert table.index[0] == "find"
     assert table.loc["find"].tolist()[:2] == [40, 40]
@@ -248,11 +250,14 @@ def test_profiler_wrappers_return_the_result_and_line_profiler_sees_lines(store)
 
 def test_overhead_table_ratio_in_one_run(store) -> None:
     workload = lambda: bestseller_report(store)  # noqa: E731
-    table = overhead_table(workload, {"line_profiler": with_line_profiler(workload, find_book),
-                                      "nothing": workload}, repeats=9, timer=time.thread_time)
+    table = overhead_table(
+        workload,
+        {"line_profiler": with_line_profiler(workload, find_book), "nothing": workload},
+        repeats=9,
+        timer=time.thread_time,
+    )
     assert list(table.index) == ["line_profiler", "nothing"]
-    assert set(table.columns) == {"bare_ms", "profiled_ms", "slowdown", "slowdown_low", "slowdown_high",
-                                  "min_slowdown"}
+    assert set(table.columns) == {"bare_ms", "profiled_ms", "slowdown", "slowdown_low", "slowdown_high", "min_slowdown"}
     assert (table["slowdown_low"] <= table["slowdown"]).all() and (table["slowdown"] <= table["slowdown_high"]).all()
     # timing every line of the hot loop is costly (about ten times here): a ratio measured interleaved, in
     # CPU time, which the time other processes take does not enter
@@ -269,8 +274,9 @@ def test_overhead_table_reads_the_clock_it_is_given() -> None:
             return self.now
 
     calls = []
-    table = overhead_table(lambda: calls.append("bare"), {"wrapped": lambda: calls.append("wrapped")},
-                           repeats=3, warmup=0, timer=Ticks())
+    table = overhead_table(
+        lambda: calls.append("bare"), {"wrapped": lambda: calls.append("wrapped")}, repeats=3, warmup=0, timer=Ticks()
+    )
     # every sample reads the clock twice, so both sides take exactly one tick per sample: a ratio of 1
     assert table.loc["wrapped", ["slowdown", "min_slowdown", "slowdown_low", "slowdown_high"]].tolist() == [1.0] * 4
     assert calls.count("bare") == calls.count("wrapped") >= 3

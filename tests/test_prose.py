@@ -19,8 +19,11 @@ def written(number: str) -> bool:
 
 def unwritten_mentions(text: str) -> list[str]:
     """The mentions of unwritten modules in ``text`` not followed closely by "in preparation"."""
-    return [text[m.start():m.end() + 40].replace("\n", " ") for m in MENTION.finditer(text)
-            if not written(m.group(1)) and "in preparation" not in text[m.end():m.end() + WINDOW]]
+    return [
+        text[m.start() : m.end() + 40].replace("\n", " ")
+        for m in MENTION.finditer(text)
+        if not written(m.group(1)) and "in preparation" not in text[m.end() : m.end() + WINDOW]
+    ]
 
 
 def test_the_check_sees_a_bare_promise():
@@ -33,7 +36,13 @@ def test_the_check_sees_a_bare_promise():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_unwritten_modules_are_named_as_in_preparation(path):
     cells = json.loads(path.read_text())["cells"]
-    bad = [(i, mention) for i, cell in enumerate(cells) if cell["cell_type"] == "markdown"
-           for mention in unwritten_mentions("".join(cell["source"]))]
-    assert not bad, (f"{path.relative_to(ROOT)} names modules that do not exist yet as if they did "
-                     f"(cell, text): {bad}; add '(..., in preparation)' or drop the reference")
+    bad = [
+        (i, mention)
+        for i, cell in enumerate(cells)
+        if cell["cell_type"] == "markdown"
+        for mention in unwritten_mentions("".join(cell["source"]))
+    ]
+    assert not bad, (
+        f"{path.relative_to(ROOT)} names modules that do not exist yet as if they did "
+        f"(cell, text): {bad}; add '(..., in preparation)' or drop the reference"
+    )

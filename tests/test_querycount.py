@@ -40,18 +40,21 @@ def engine():
 # --------------------------------------------------------------------------- shapes
 
 
-@pytest.mark.parametrize(("sql", "shape"), [
-    ("SELECT *\n  FROM t   WHERE id = ?", "SELECT * FROM t WHERE id = ?"),
-    ("SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?"),
-    ("SELECT * FROM t WHERE name = 'O''Brien'", "SELECT * FROM t WHERE name = ?"),
-    ("SELECT * FROM t WHERE id = %(id_1)s::INTEGER", "SELECT * FROM t WHERE id = ?"),
-    ("SELECT * FROM t WHERE id = $1", "SELECT * FROM t WHERE id = ?"),
-    ("SELECT * FROM t WHERE id = :id", "SELECT * FROM t WHERE id = ?"),
-    ("SELECT * FROM t WHERE id IN (?, ?, ?)", "SELECT * FROM t WHERE id IN (?)"),
-    ("SELECT * FROM t WHERE id IN (%(k_1)s, %(k_2)s)", "SELECT * FROM t WHERE id IN (?)"),
-    ("INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)", "INSERT INTO t (a, b) VALUES (?)"),
-    ("SELECT anon_1.id, b_1.x FROM books AS b_1 LIMIT 5", "SELECT anon_1.id, b_1.x FROM books AS b_1 LIMIT ?"),
-])
+@pytest.mark.parametrize(
+    ("sql", "shape"),
+    [
+        ("SELECT *\n  FROM t   WHERE id = ?", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE id = 42", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE name = 'O''Brien'", "SELECT * FROM t WHERE name = ?"),
+        ("SELECT * FROM t WHERE id = %(id_1)s::INTEGER", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE id = $1", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE id = :id", "SELECT * FROM t WHERE id = ?"),
+        ("SELECT * FROM t WHERE id IN (?, ?, ?)", "SELECT * FROM t WHERE id IN (?)"),
+        ("SELECT * FROM t WHERE id IN (%(k_1)s, %(k_2)s)", "SELECT * FROM t WHERE id IN (?)"),
+        ("INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)", "INSERT INTO t (a, b) VALUES (?)"),
+        ("SELECT anon_1.id, b_1.x FROM books AS b_1 LIMIT 5", "SELECT anon_1.id, b_1.x FROM books AS b_1 LIMIT ?"),
+    ],
+)
 def test_statement_shape(sql, shape):
     assert statement_shape(sql) == shape
 
@@ -169,8 +172,9 @@ def _lookups(connection, n):
 
 def test_check_query_budget_passes_and_returns_the_result(engine, capsys):
     with engine.connect() as connection:
-        result = check_query_budget(_lookups, connection, 2, engine=engine, budget=2, expected=[1, 2],
-                                    what="two lookups")
+        result = check_query_budget(
+            _lookups, connection, 2, engine=engine, budget=2, expected=[1, 2], what="two lookups"
+        )
     assert result == [1, 2]
     expected = "✓ two lookups issued 2 queries (budget 2) and returned the expected result"
     assert capsys.readouterr().out.strip() == expected
@@ -207,8 +211,9 @@ def test_counting_works_on_the_configured_backend():
             connection.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, x INTEGER)"))
         with count_queries(engine) as log:
             with engine.begin() as connection:
-                connection.execute(text("INSERT INTO items (id, x) VALUES (:id, :x)"),
-                                   [{"id": i, "x": i * i} for i in range(1, 51)])
+                connection.execute(
+                    text("INSERT INTO items (id, x) VALUES (:id, :x)"), [{"id": i, "x": i * i} for i in range(1, 51)]
+                )
             with engine.connect() as connection:
                 for i in range(1, 11):
                     connection.execute(text("SELECT x FROM items WHERE id = :id"), {"id": i}).scalar()

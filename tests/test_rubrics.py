@@ -127,10 +127,14 @@ def broken(change: Any) -> str:
         (lambda d: d["autograded"][0].update(points=True), "points must be a positive number, got True"),
         (lambda d: d["manual"][0]["levels"].pop(0), "levels must cover 0 to 3 points"),
         (lambda d: d["manual"][0]["levels"].pop(1), "levels must cover 0 to 3 points"),
-        (lambda d: d["manual"][0]["levels"].append({"points": 4, "descriptor": "More"}),
-         "level 3: points must be a number from 0 to 3"),
-        (lambda d: d["manual"][0]["levels"].append({"points": 3, "descriptor": "Again"}),
-         "two levels have the same points"),
+        (
+            lambda d: d["manual"][0]["levels"].append({"points": 4, "descriptor": "More"}),
+            "level 3: points must be a number from 0 to 3",
+        ),
+        (
+            lambda d: d["manual"][0]["levels"].append({"points": 3, "descriptor": "Again"}),
+            "two levels have the same points",
+        ),
         (lambda d: d["manual"][0].update(levels=[]), "levels must be a non-empty list"),
         (lambda d: d["manual"][0]["levels"][0].update(descriptor=""), "descriptor must be non-empty text"),
         (lambda d: d["autograded"][1].update(grade_id="a_visible"), "grade_id 'a_visible' appears more than once"),
@@ -164,13 +168,18 @@ def test_empty_sections_are_allowed() -> None:
 
 
 def demo_notebook() -> Any:
-    return new_notebook(cells=[
-        new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", id="answer",
-                      metadata={"nbgrader": metadata_for("answer", "a_answer")}),
-        new_code_cell("assert x", id="visible", metadata={"nbgrader": metadata_for("test", "a_visible", 2)}),
-        new_code_cell("assert x", id="hidden", metadata={"nbgrader": metadata_for("test", "a_hidden", 1.5)}),
-        new_markdown_cell("answer", id="essay", metadata={"nbgrader": metadata_for("manual", "essay", 3)}),
-    ])
+    return new_notebook(
+        cells=[
+            new_code_cell(
+                "### BEGIN SOLUTION\nx = 1\n### END SOLUTION",
+                id="answer",
+                metadata={"nbgrader": metadata_for("answer", "a_answer")},
+            ),
+            new_code_cell("assert x", id="visible", metadata={"nbgrader": metadata_for("test", "a_visible", 2)}),
+            new_code_cell("assert x", id="hidden", metadata={"nbgrader": metadata_for("test", "a_hidden", 1.5)}),
+            new_markdown_cell("answer", id="essay", metadata={"nbgrader": metadata_for("manual", "essay", 3)}),
+        ]
+    )
 
 
 def test_matching_rubric_has_no_problems() -> None:

@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "build" / "site"
 EXECUTED = ROOT / "build" / "executed"
 
-pytestmark = [pytest.mark.site,  # in-process builds: Jupyter Book's LaTeX helper uses an old docutils call
-              pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:sphinx_jupyterbook_latex.*")]
+pytestmark = [
+    pytest.mark.site,  # in-process builds: Jupyter Book's LaTeX helper uses an old docutils call
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:sphinx_jupyterbook_latex.*"),
+]
 
 
 class _Page(HTMLParser):
@@ -64,8 +66,9 @@ def _png_outputs(notebook: Path) -> int:
 @functools.cache
 def _build_site() -> Path:
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "course_tools.site"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "course_tools.site"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, f"the site build failed:\n{run.stdout}\n{run.stderr}"
     print(f"site built in {time.perf_counter() - start:.1f} s")
     return SITE
@@ -87,7 +90,8 @@ def test_every_lesson_has_a_page_with_its_plots(built_site):
         expected = _png_outputs(EXECUTED / "notebooks" / lesson.name)
         images = [src for src in _Page(page).images if "_images/" in src or src.startswith("data:image/png")]
         assert len(images) >= expected, (
-            f"{page.name} shows {len(images)} plots; the executed notebook has {expected} PNG outputs")
+            f"{page.name} shows {len(images)} plots; the executed notebook has {expected} PNG outputs"
+        )
         for src in images:
             if src.startswith("data:"):
                 assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -135,16 +139,24 @@ def test_module_titles_match_the_start_here_map():
     for cell in nb.cells:
         if cell.cell_type == "code" and "MODULES = {" in cell.source:
             tree = ast.parse(cell.source)
-            assign = next(node for node in tree.body if isinstance(node, ast.Assign)
-                          and getattr(node.targets[0], "id", "") == "MODULES")
+            assign = next(
+                node
+                for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MODULES"
+            )
             assert ast.literal_eval(assign.value) == site.MODULES
             return
     pytest.fail("00_start_here.ipynb has no MODULES map any more; update this test")
 
 
 def test_lab_notebooks_belong_to_their_module_and_come_after_the_lesson(tmp_path):
-    for name in ("notebooks/02_profiling.ipynb", "notebooks/02_lab_claims.ipynb", "notebooks/09_extra.ipynb",
-                 "exercises/02_profiling.ipynb", "notebooks/README.md"):
+    for name in (
+        "notebooks/02_profiling.ipynb",
+        "notebooks/02_lab_claims.ipynb",
+        "notebooks/09_extra.ipynb",
+        "exercises/02_profiling.ipynb",
+        "notebooks/README.md",
+    ):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("{}")
     modules = {m.number: m for m in site.course_map(tmp_path)}
@@ -157,8 +169,9 @@ def test_lab_notebooks_belong_to_their_module_and_come_after_the_lesson(tmp_path
 
 def test_a_missing_executed_copy_stops_the_build_with_what_to_run(tmp_path):
     (tmp_path / "notebooks").mkdir()
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]),
-                   tmp_path / "notebooks" / "01_x.ipynb")
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), tmp_path / "notebooks" / "01_x.ipynb"
+    )
     with pytest.raises(site.SiteError, match="make test"):
         site.build_site(tmp_path, executed=tmp_path / "nothing")
 

@@ -46,10 +46,18 @@ def _reference_report(store, top):
     for review in store.reviews:
         stars.setdefault(review["book_id"], []).append(review["stars"])
     rows = sorted(sales.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))[:top]
-    return [{"rank": rank, "book_id": book_id, "title": books[book_id]["title"],
-             "author": names[books[book_id]["author_id"]], "copies": copies, "revenue_cents": revenue,
-             "stars": round(sum(stars[book_id]) / len(stars[book_id]), 2) if book_id in stars else None}
-            for rank, (book_id, (copies, revenue)) in enumerate(rows, start=1)]
+    return [
+        {
+            "rank": rank,
+            "book_id": book_id,
+            "title": books[book_id]["title"],
+            "author": names[books[book_id]["author_id"]],
+            "copies": copies,
+            "revenue_cents": revenue,
+            "stars": round(sum(stars[book_id]) / len(stars[book_id]), 2) if book_id in stars else None,
+        }
+        for rank, (book_id, (copies, revenue)) in enumerate(rows, start=1)
+    ]
 
 
 @pytest.mark.parametrize(("n_books", "n_orders", "seed", "top"), [(30, 50, 1, 5), (200, 400, 2, 10), (5, 3, 3, 10)])
@@ -108,5 +116,8 @@ def test_the_leak_shows_in_a_tracemalloc_diff() -> None:
     top = max(after.compare_to(before, "lineno"), key=lambda s: s.size_diff)
     frame = top.traceback[0]
     assert frame.filename == slow_report.__file__
-    assert "json.dumps" in slow_report.__loader__.get_source("course_lib.profiling.slow_report").splitlines()[frame.lineno - 1]
+    assert (
+        "json.dumps"
+        in slow_report.__loader__.get_source("course_lib.profiling.slow_report").splitlines()[frame.lineno - 1]
+    )
     assert top.size_diff > 300 * 200

@@ -30,6 +30,18 @@ from course_lib.bookstore.data import Bookstore, Scale, analyze, generate, popul
 from course_lib.bookstore.models import Author, Base, Book, Customer, Order, OrderLine, Review
 
 __all__ = [
-    "Author", "Base", "Book", "Bookstore", "Customer", "Order", "OrderLine", "Review", "Scale",
-    "analyze", "generate", "populate", "queries", "temporary_bookstore",
+    "Author",
+    "Base",
+    "Book",
+    "Bookstore",
+    "Customer",
+    "Order",
+    "OrderLine",
+    "Review",
+    "Scale",
+    "analyze",
+    "generate",
+    "populate",
+    "queries",
+    "temporary_bookstore",
 ]

@@ -78,8 +78,9 @@ def create_app(engine: Engine, *, variant: Literal["naive", "optimised"] | Queri
     app.state.variant = name
 
     @app.get("/books")
-    def list_books(db: DB, q: Q, genre: str | None = None,
-                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[Row]:
+    def list_books(
+        db: DB, q: Q, genre: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20
+    ) -> list[Row]:
         return q.book_list(db, genre=genre, limit=limit)
 
     @app.get("/authors/{author_id}")
@@ -87,8 +88,7 @@ def create_app(engine: Engine, *, variant: Literal["naive", "optimised"] | Queri
         return _found(q.author_detail(db, author_id), f"no author with id {author_id}")
 
     @app.get("/customers/{customer_id}/orders")
-    def get_orders(customer_id: int, db: DB, q: Q,
-                   limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[Row]:
+    def get_orders(customer_id: int, db: DB, q: Q, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> list[Row]:
         return _found(q.customer_orders(db, customer_id, limit=limit), f"no customer with id {customer_id}")
 
     @app.get("/stats/top-books")

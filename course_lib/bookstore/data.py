@@ -41,14 +41,92 @@ __all__ = ["Scale", "generate", "populate", "Bookstore", "temporary_bookstore", 
 
 Rows = dict[str, list[dict[str, Any]]]
 
-_FIRST = ("Ada", "Ben", "Carla", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
-          "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Yara")
-_LAST = ("Adler", "Baptiste", "Castro", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen",
-         "Kowalski", "Lindqvist", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Silva", "Tanaka", "Weber")
-_ADJECTIVES = ("Silent", "Hidden", "Last", "Broken", "Golden", "Quiet", "Distant", "Burning", "Frozen",
-               "Secret", "Little", "Endless", "Paper", "Crimson", "Hollow", "Wandering")
-_NOUNS = ("River", "Garden", "Orchard", "Harbour", "Lantern", "Archive", "Mountain", "Kingdom", "Letter",
-          "Machine", "Island", "Winter", "Compass", "Library", "Engine", "Forest", "Mirror", "Season")
+_FIRST = (
+    "Ada",
+    "Ben",
+    "Carla",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Viktor",
+    "Wen",
+    "Yara",
+)
+_LAST = (
+    "Adler",
+    "Baptiste",
+    "Castro",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Weber",
+)
+_ADJECTIVES = (
+    "Silent",
+    "Hidden",
+    "Last",
+    "Broken",
+    "Golden",
+    "Quiet",
+    "Distant",
+    "Burning",
+    "Frozen",
+    "Secret",
+    "Little",
+    "Endless",
+    "Paper",
+    "Crimson",
+    "Hollow",
+    "Wandering",
+)
+_NOUNS = (
+    "River",
+    "Garden",
+    "Orchard",
+    "Harbour",
+    "Lantern",
+    "Archive",
+    "Mountain",
+    "Kingdom",
+    "Letter",
+    "Machine",
+    "Island",
+    "Winter",
+    "Compass",
+    "Library",
+    "Engine",
+    "Forest",
+    "Mirror",
+    "Season",
+)
 _GENRES = ("fiction", "mystery", "fantasy", "science", "history", "romance", "biography", "poetry")
 _GENRE_WEIGHTS = (0.30, 0.18, 0.14, 0.12, 0.10, 0.08, 0.05, 0.03)
 _COUNTRIES = ("US", "GB", "DE", "FR", "ES", "IN", "JP", "BR", "NG", "SE")
@@ -89,8 +167,10 @@ class Scale:
 
     def times(self, factor: float) -> Scale:
         """Every row count multiplied by ``factor`` (at least one row each)."""
-        counts = {name: max(1, round(getattr(self, name) * factor))
-                  for name in ("authors", "books", "customers", "reviews", "orders")}
+        counts = {
+            name: max(1, round(getattr(self, name) * factor))
+            for name in ("authors", "books", "customers", "reviews", "orders")
+        }
         return replace(self, **counts)
 
 
@@ -105,8 +185,9 @@ def _zipf_choice(rng: np.random.Generator, n_items: int, size: int, s: float) ->
     return ids_by_rank[rng.choice(n_items, size=size, p=weights / weights.sum())]
 
 
-def _pick(rng: np.random.Generator, options: tuple[str, ...], size: int,
-          p: tuple[float, ...] | None = None) -> list[str]:
+def _pick(
+    rng: np.random.Generator, options: tuple[str, ...], size: int, p: tuple[float, ...] | None = None
+) -> list[str]:
     weights = None if p is None else np.asarray(p) / np.sum(p)
     return [options[i] for i in rng.choice(len(options), size=size, p=weights)]
 
@@ -120,11 +201,14 @@ def generate(scale: Scale | None = None, seed: int = 0) -> Rows:
     rng = np.random.default_rng(seed)
     rows: Rows = {}
 
-    names = [f"{first} {last}" for first, last in
-             zip(_pick(rng, _FIRST, scale.authors), _pick(rng, _LAST, scale.authors), strict=True)]
+    names = [
+        f"{first} {last}"
+        for first, last in zip(_pick(rng, _FIRST, scale.authors), _pick(rng, _LAST, scale.authors), strict=True)
+    ]
     countries = _pick(rng, _COUNTRIES, scale.authors, _COUNTRY_WEIGHTS)
-    rows["authors"] = [{"id": i, "name": name, "country": c}
-                       for i, (name, c) in enumerate(zip(names, countries, strict=True), 1)]
+    rows["authors"] = [
+        {"id": i, "name": name, "country": c} for i, (name, c) in enumerate(zip(names, countries, strict=True), 1)
+    ]
 
     n = scale.books
     author_ids = _zipf_choice(rng, scale.authors, n, scale.author_skew).tolist()
@@ -132,41 +216,61 @@ def generate(scale: Scale | None = None, seed: int = 0) -> Rows:
     genres = _pick(rng, _GENRES, n, _GENRE_WEIGHTS)
     years = np.clip(2024 - rng.exponential(12, n).astype(int), 1900, 2024).tolist()
     prices = (np.round(rng.lognormal(np.log(15), 0.4, n)) * 100 - 1).astype(int).clip(99).tolist()
-    rows["books"] = [{"id": i, "title": t, "author_id": a, "genre": g, "published_year": y, "price_cents": p}
-                     for i, (t, a, g, y, p) in enumerate(zip(titles, author_ids, genres, years, prices, strict=True),
-                                                         1)]
+    rows["books"] = [
+        {"id": i, "title": t, "author_id": a, "genre": g, "published_year": y, "price_cents": p}
+        for i, (t, a, g, y, p) in enumerate(zip(titles, author_ids, genres, years, prices, strict=True), 1)
+    ]
 
     n = scale.customers
     first, last = _pick(rng, _FIRST, n), _pick(rng, _LAST, n)
     countries = _pick(rng, _COUNTRIES, n, _COUNTRY_WEIGHTS)
     joined = rng.integers(0, _DAYS, n).tolist()
-    rows["customers"] = [{"id": i, "name": f"{f} {s}", "email": f"{f.lower()}.{s.lower()}.{i}@example.com",
-                          "country": c, "joined_on": date(2018, 1, 1) + timedelta(days=d)}
-                         for i, (f, s, c, d) in enumerate(zip(first, last, countries, joined, strict=True), 1)]
+    rows["customers"] = [
+        {
+            "id": i,
+            "name": f"{f} {s}",
+            "email": f"{f.lower()}.{s.lower()}.{i}@example.com",
+            "country": c,
+            "joined_on": date(2018, 1, 1) + timedelta(days=d),
+        }
+        for i, (f, s, c, d) in enumerate(zip(first, last, countries, joined, strict=True), 1)
+    ]
 
     n = scale.reviews
     book_ids = _zipf_choice(rng, scale.books, n, scale.book_skew).tolist()
     reviewer_ids = _zipf_choice(rng, scale.customers, n, scale.customer_skew).tolist()
     ratings = (rng.choice(5, size=n, p=_RATING_WEIGHTS) + 1).tolist()
     days = rng.integers(0, _DAYS, n).tolist()
-    rows["reviews"] = [{"id": i, "book_id": b, "customer_id": c, "rating": r,
-                        "created_on": _START.date() + timedelta(days=d), "title": _REVIEW_TITLES[r - 1]}
-                       for i, (b, c, r, d) in enumerate(zip(book_ids, reviewer_ids, ratings, days, strict=True), 1)]
+    rows["reviews"] = [
+        {
+            "id": i,
+            "book_id": b,
+            "customer_id": c,
+            "rating": r,
+            "created_on": _START.date() + timedelta(days=d),
+            "title": _REVIEW_TITLES[r - 1],
+        }
+        for i, (b, c, r, d) in enumerate(zip(book_ids, reviewer_ids, ratings, days, strict=True), 1)
+    ]
 
     n = scale.orders
     buyer_ids = _zipf_choice(rng, scale.customers, n, scale.customer_skew).tolist()
     seconds = np.sort(rng.integers(0, _DAYS * 86_400, n)).tolist()
     statuses = _pick(rng, _STATUSES, n, _STATUS_WEIGHTS)
-    rows["orders"] = [{"id": i, "customer_id": c, "created_at": _START + timedelta(seconds=s), "status": st}
-                      for i, (c, s, st) in enumerate(zip(buyer_ids, seconds, statuses, strict=True), 1)]
+    rows["orders"] = [
+        {"id": i, "customer_id": c, "created_at": _START + timedelta(seconds=s), "status": st}
+        for i, (c, s, st) in enumerate(zip(buyer_ids, seconds, statuses, strict=True), 1)
+    ]
 
     lines_each = 1 + rng.poisson(scale.lines_per_order - 1, n)
     order_ids = np.repeat(np.arange(1, n + 1), lines_each).tolist()
     line_books = _zipf_choice(rng, scale.books, len(order_ids), scale.book_skew).tolist()
     quantities = rng.geometric(0.7, len(order_ids)).tolist()
     price_of = {book["id"]: book["price_cents"] for book in rows["books"]}
-    rows["order_lines"] = [{"id": i, "order_id": o, "book_id": b, "quantity": q, "unit_price_cents": price_of[b]}
-                           for i, (o, b, q) in enumerate(zip(order_ids, line_books, quantities, strict=True), 1)]
+    rows["order_lines"] = [
+        {"id": i, "order_id": o, "book_id": b, "quantity": q, "unit_price_cents": price_of[b]}
+        for i, (o, b, q) in enumerate(zip(order_ids, line_books, quantities, strict=True), 1)
+    ]
     return rows
 
 
@@ -202,8 +306,9 @@ def populate(engine: Engine, scale: Scale | None = None, seed: int = 0) -> dict[
             connection.execute(insert(table), rows[name])
         if engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequences on
             for table in TABLES:
-                connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                        f"(SELECT max(id) FROM {table}))"))
+                connection.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
     analyze(engine)
     return {table: len(rows[table]) for table in TABLES}
 

@@ -74,7 +74,7 @@ class Plan:
             if m := re.search(r"Seq Scan on (\w+)", line):
                 scans.append(m.group(1))
             elif m := re.search(r"Index (?:Only )?Scan(?: Backward)? using \w+ on (\w+)", line):
-                details = itertools.takewhile(lambda d: not _is_node(d), self.lines[i + 1:])
+                details = itertools.takewhile(lambda d: not _is_node(d), self.lines[i + 1 :])
                 if not any("Index Cond:" in d for d in details):
                     scans.append(m.group(1))
         return scans
@@ -98,7 +98,7 @@ class Plan:
         conditions = []
         for i, line in enumerate(self.lines):
             if self.dialect == "postgresql" and re.search(rf"(?:using|on) {re.escape(name)}\b", line):
-                details = itertools.takewhile(lambda d: not _is_node(d), self.lines[i + 1:])
+                details = itertools.takewhile(lambda d: not _is_node(d), self.lines[i + 1 :])
                 conditions += [d.strip().removeprefix("Index Cond: ") for d in details if "Index Cond:" in d]
         return conditions
 
@@ -119,8 +119,11 @@ class Plan:
         """The steps of the plan without costs or details, e.g. ``['Limit', 'Index Scan using ...']``."""
         if self.dialect == "sqlite":
             return [line.strip() for line in self.lines]
-        return [re.sub(r"\s+\((?:cost|actual)=.*$", "", line.strip().removeprefix("->").strip())
-                for line in self.lines if _is_node(line)]
+        return [
+            re.sub(r"\s+\((?:cost|actual)=.*$", "", line.strip().removeprefix("->").strip())
+            for line in self.lines
+            if _is_node(line)
+        ]
 
 
 def _is_node(line: str) -> bool:
@@ -145,8 +148,9 @@ def to_sql(statement: ClauseElement | str, bind: Engine | Connection) -> str:
     return "\n".join(line.rstrip() for line in str(compiled).splitlines())
 
 
-def explain(bind: Engine | Connection, statement: ClauseElement | str, *, analyze: bool = False,
-            parameters: Any = None) -> Plan:
+def explain(
+    bind: Engine | Connection, statement: ClauseElement | str, *, analyze: bool = False, parameters: Any = None
+) -> Plan:
     """The plan ``bind``'s database chooses for ``statement`` (a SQLAlchemy statement or SQL text).
 
     SQLAlchemy statements are sent with their values written in (see :func:`to_sql`); for SQL

@@ -39,18 +39,25 @@ def _detached_connection(engine: Engine):
 
 
 @contextmanager
-def engine_with_pool(engine: Engine, *, pool_size: int, max_overflow: int = 0,
-                     timeout: float = 30.0) -> Iterator[Engine]:
+def engine_with_pool(
+    engine: Engine, *, pool_size: int, max_overflow: int = 0, timeout: float = 30.0
+) -> Iterator[Engine]:
     """A new engine on ``engine``'s database with its own ``QueuePool`` of the given limits.
 
     New connections are made the way ``engine`` makes them (same URL and connect
     arguments, e.g. PostgreSQL's ``search_path``). Every connection is closed on exit.
     """
     if pool_size < 1 or max_overflow < 0 or timeout < 0:
-        raise ValueError(f"need pool_size >= 1, max_overflow >= 0 and timeout >= 0; "
-                         f"got {pool_size}, {max_overflow}, {timeout}")
-    pooled = create_engine(engine.url, creator=lambda: _detached_connection(engine), pool_size=pool_size,
-                           max_overflow=max_overflow, pool_timeout=timeout)
+        raise ValueError(
+            f"need pool_size >= 1, max_overflow >= 0 and timeout >= 0; got {pool_size}, {max_overflow}, {timeout}"
+        )
+    pooled = create_engine(
+        engine.url,
+        creator=lambda: _detached_connection(engine),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=timeout,
+    )
     try:
         yield pooled
     finally:

@@ -41,9 +41,18 @@ from sqlalchemy.orm import Session, selectinload
 from course_lib.bookstore.models import Author, Book, Customer, Order, OrderLine, Review
 
 __all__ = [
-    "Queries", "NAIVE", "OPTIMISED", "average",
-    "book_list_naive", "book_list_optimised", "author_detail_naive", "author_detail_optimised",
-    "customer_orders_naive", "customer_orders_optimised", "top_books_naive", "top_books_optimised",
+    "Queries",
+    "NAIVE",
+    "OPTIMISED",
+    "average",
+    "book_list_naive",
+    "book_list_optimised",
+    "author_detail_naive",
+    "author_detail_optimised",
+    "customer_orders_naive",
+    "customer_orders_optimised",
+    "top_books_naive",
+    "top_books_optimised",
 ]
 
 Row = dict[str, Any]
@@ -69,27 +78,51 @@ def book_list_naive(session: Session, genre: str | None = None, limit: int = 20)
     result = []
     for book in session.scalars(query):
         ratings = [review.rating for review in book.reviews]  # one query per book
-        result.append({"id": book.id, "title": book.title, "author": book.author.name,  # one per author
-                       "genre": book.genre, "price_cents": book.price_cents,
-                       "reviews": len(ratings), "average_rating": average(sum(ratings), len(ratings))})
+        result.append(
+            {
+                "id": book.id,
+                "title": book.title,
+                "author": book.author.name,  # one per author
+                "genre": book.genre,
+                "price_cents": book.price_cents,
+                "reviews": len(ratings),
+                "average_rating": average(sum(ratings), len(ratings)),
+            }
+        )
     return result
 
 
 def book_list_optimised(session: Session, genre: str | None = None, limit: int = 20) -> list[Row]:
     """The same as :func:`book_list_naive` in two statements: the page, then its review stats."""
-    query = (select(Book.id, Book.title, Author.name, Book.genre, Book.price_cents)
-             .join(Book.author).order_by(Book.id).limit(limit))
+    query = (
+        select(Book.id, Book.title, Author.name, Book.genre, Book.price_cents)
+        .join(Book.author)
+        .order_by(Book.id)
+        .limit(limit)
+    )
     if genre is not None:
         query = query.where(Book.genre == genre)
     page = session.execute(query).all()
     stats = dict.fromkeys([row.id for row in page], (0, None))
     if stats:
-        grouped = (select(Review.book_id, func.count(), func.sum(Review.rating))
-                   .where(Review.book_id.in_(stats)).group_by(Review.book_id))
+        grouped = (
+            select(Review.book_id, func.count(), func.sum(Review.rating))
+            .where(Review.book_id.in_(stats))
+            .group_by(Review.book_id)
+        )
         stats.update({book_id: (n, total) for book_id, n, total in session.execute(grouped)})
-    return [{"id": row.id, "title": row.title, "author": row.name, "genre": row.genre,
-             "price_cents": row.price_cents, "reviews": stats[row.id][0],
-             "average_rating": average(stats[row.id][1], stats[row.id][0])} for row in page]
+    return [
+        {
+            "id": row.id,
+            "title": row.title,
+            "author": row.name,
+            "genre": row.genre,
+            "price_cents": row.price_cents,
+            "reviews": stats[row.id][0],
+            "average_rating": average(stats[row.id][1], stats[row.id][0]),
+        }
+        for row in page
+    ]
 
 
 # ------------------------------------------------------------------- one author
@@ -103,8 +136,15 @@ def author_detail_naive(session: Session, author_id: int) -> Row | None:
     books = []
     for book in author.books:  # one query for the books, then one per book for its reviews
         ratings = [review.rating for review in book.reviews]
-        books.append({"id": book.id, "title": book.title, "published_year": book.published_year,
-                      "reviews": len(ratings), "average_rating": average(sum(ratings), len(ratings))})
+        books.append(
+            {
+                "id": book.id,
+                "title": book.title,
+                "published_year": book.published_year,
+                "reviews": len(ratings),
+                "average_rating": average(sum(ratings), len(ratings)),
+            }
+        )
     return {"id": author.id, "name": author.name, "country": author.country, "books": books}
 
 
@@ -113,11 +153,17 @@ def author_detail_optimised(session: Session, author_id: int) -> Row | None:
     author = session.get(Author, author_id)
     if author is None:
         return None
-    query = (select(Book.id, Book.title, Book.published_year, func.count(Review.id), func.sum(Review.rating))
-             .outerjoin(Book.reviews).where(Book.author_id == author_id)
-             .group_by(Book.id, Book.title, Book.published_year).order_by(Book.id))
-    books = [{"id": book_id, "title": title, "published_year": year, "reviews": n, "average_rating": average(total, n)}
-             for book_id, title, year, n, total in session.execute(query)]
+    query = (
+        select(Book.id, Book.title, Book.published_year, func.count(Review.id), func.sum(Review.rating))
+        .outerjoin(Book.reviews)
+        .where(Book.author_id == author_id)
+        .group_by(Book.id, Book.title, Book.published_year)
+        .order_by(Book.id)
+    )
+    books = [
+        {"id": book_id, "title": title, "published_year": year, "reviews": n, "average_rating": average(total, n)}
+        for book_id, title, year, n, total in session.execute(query)
+    ]
     return {"id": author.id, "name": author.name, "country": author.country, "books": books}
 
 
@@ -125,10 +171,22 @@ def author_detail_optimised(session: Session, author_id: int) -> Row | None:
 
 
 def _order_row(order: Order) -> Row:
-    lines = [{"book_id": line.book_id, "title": line.book.title, "quantity": line.quantity,
-              "unit_price_cents": line.unit_price_cents} for line in order.lines]
-    return {"id": order.id, "created_at": order.created_at, "status": order.status,
-            "total_cents": sum(line["quantity"] * line["unit_price_cents"] for line in lines), "lines": lines}
+    lines = [
+        {
+            "book_id": line.book_id,
+            "title": line.book.title,
+            "quantity": line.quantity,
+            "unit_price_cents": line.unit_price_cents,
+        }
+        for line in order.lines
+    ]
+    return {
+        "id": order.id,
+        "created_at": order.created_at,
+        "status": order.status,
+        "total_cents": sum(line["quantity"] * line["unit_price_cents"] for line in lines),
+        "lines": lines,
+    }
 
 
 def customer_orders_naive(session: Session, customer_id: int, limit: int = 10) -> list[Row] | None:
@@ -144,9 +202,13 @@ def customer_orders_optimised(session: Session, customer_id: int, limit: int = 1
     """The same as :func:`customer_orders_naive` in three statements."""
     if session.get(Customer, customer_id) is None:
         return None
-    query = (select(Order).where(Order.customer_id == customer_id)
-             .order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
-             .options(selectinload(Order.lines).joinedload(OrderLine.book)))
+    query = (
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+        .options(selectinload(Order.lines).joinedload(OrderLine.book))
+    )
     return [_order_row(order) for order in session.scalars(query)]
 
 
@@ -162,19 +224,33 @@ def top_books_naive(session: Session, limit: int = 10) -> list[Row]:
         revenue[line.book_id] += line.quantity * line.unit_price_cents
     top = sorted(revenue, key=lambda book_id: (-revenue[book_id], book_id))[:limit]
     books = [session.get(Book, book_id) for book_id in top]  # one query per book
-    return [{"book_id": book.id, "title": book.title, "author": book.author.name,  # one per distinct author
-             "copies": copies[book.id], "revenue_cents": revenue[book.id]} for book in books]
+    return [
+        {
+            "book_id": book.id,
+            "title": book.title,
+            "author": book.author.name,  # one per distinct author
+            "copies": copies[book.id],
+            "revenue_cents": revenue[book.id],
+        }
+        for book in books
+    ]
 
 
 def top_books_optimised(session: Session, limit: int = 10) -> list[Row]:
     """The same as :func:`top_books_naive` in one statement: ``GROUP BY``, ``ORDER BY``, ``LIMIT``."""
     revenue = func.sum(OrderLine.quantity * OrderLine.unit_price_cents)
-    query = (select(Book.id, Book.title, Author.name, func.sum(OrderLine.quantity), revenue)
-             .join(OrderLine.book).join(Book.author)
-             .group_by(Book.id, Book.title, Author.name)
-             .order_by(revenue.desc(), Book.id).limit(limit))
-    return [{"book_id": book_id, "title": title, "author": author, "copies": int(n), "revenue_cents": int(total)}
-            for book_id, title, author, n, total in session.execute(query)]
+    query = (
+        select(Book.id, Book.title, Author.name, func.sum(OrderLine.quantity), revenue)
+        .join(OrderLine.book)
+        .join(Book.author)
+        .group_by(Book.id, Book.title, Author.name)
+        .order_by(revenue.desc(), Book.id)
+        .limit(limit)
+    )
+    return [
+        {"book_id": book_id, "title": title, "author": author, "copies": int(n), "revenue_cents": int(total)}
+        for book_id, title, author, n, total in session.execute(query)
+    ]
 
 
 # ------------------------------------------------------------------- the two sets

@@ -66,7 +66,7 @@ class TTLRun:
 
     label: str
     requests: int
-    loads: int            #: misses: database queries
+    loads: int  #: misses: database queries
     mean_resident: float  #: average number of keys held in the cache over the run
 
     @property
@@ -74,8 +74,14 @@ class TTLRun:
         return 1 - self.loads / self.requests
 
 
-def simulate_ttl(trace: Trace, ttl: float | Callable[[Hashable], float], *, label: str = "",
-                 recorder: Callable[[Hashable], None] | None = None, clock: FakeClock | None = None) -> TTLRun:
+def simulate_ttl(
+    trace: Trace,
+    ttl: float | Callable[[Hashable], float],
+    *,
+    label: str = "",
+    recorder: Callable[[Hashable], None] | None = None,
+    clock: FakeClock | None = None,
+) -> TTLRun:
     """Replay ``trace`` on a fake clock through a cache without a size limit and with a TTL.
 
     ``ttl`` is a number of seconds or a function of the key (e.g. an :class:`AdaptiveTTL`,
@@ -96,5 +102,6 @@ def simulate_ttl(trace: Trace, ttl: float | Callable[[Hashable], float], *, labe
             lifetime = ttl_of(key)
             expires[key] = now + lifetime
             held += min(lifetime, end - now)
-    return TTLRun(label or (f"fixed TTL {ttl:g} s" if not callable(ttl) else "adaptive TTL"),
-                  len(trace), loads, held / end)
+    return TTLRun(
+        label or (f"fixed TTL {ttl:g} s" if not callable(ttl) else "adaptive TTL"), len(trace), loads, held / end
+    )

@@ -37,8 +37,17 @@ __all__ = ["AIMDController", "BatchRun", "run_batches"]
 class AIMDController:
     """Next batch size from the last batch's duration (seconds); sizes stay in [minimum, maximum]."""
 
-    def __init__(self, *, target: float, initial: int = 1, minimum: int = 1, maximum: int = 10_000,
-                 increase: int = 1, decrease: float = 0.5, slow_start: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        target: float,
+        initial: int = 1,
+        minimum: int = 1,
+        maximum: int = 10_000,
+        increase: int = 1,
+        decrease: float = 0.5,
+        slow_start: bool = True,
+    ) -> None:
         if not target > 0:
             raise ValueError(f"target must be a positive number of seconds per batch, got {target!r}")
         if not 1 <= minimum <= initial <= maximum:
@@ -103,19 +112,30 @@ class BatchRun:
         return float(np.percentile(self.seconds, q))
 
     def summary(self, target: float) -> dict[str, Any]:
-        return {"run": self.label, "items": self.items, "round trips": self.round_trips,
-                "items/s": round(self.throughput), "p95 batch (ms)": round(self.percentile(95) * 1e3, 3),
-                f"batches over {target * 1e3:.3g} ms": f"{self.over(target):.1%}"}
+        return {
+            "run": self.label,
+            "items": self.items,
+            "round trips": self.round_trips,
+            "items/s": round(self.throughput),
+            "p95 batch (ms)": round(self.percentile(95) * 1e3, 3),
+            f"batches over {target * 1e3:.3g} ms": f"{self.over(target):.1%}",
+        }
 
 
-def run_batches(write_batch: Callable[[Sequence[Any]], Any], items: Sequence[Any], size: int | AIMDController,
-                *, label: str = "", timer: Callable[[], float] = time.perf_counter) -> BatchRun:
+def run_batches(
+    write_batch: Callable[[Sequence[Any]], Any],
+    items: Sequence[Any],
+    size: int | AIMDController,
+    *,
+    label: str = "",
+    timer: Callable[[], float] = time.perf_counter,
+) -> BatchRun:
     """Send ``items`` through ``write_batch`` in batches of a fixed ``size`` or sizes chosen by a controller."""
     run = BatchRun(label or (f"fixed {size}" if isinstance(size, int) else "AIMD"))
     position = 0
     while position < len(items):
         n = size if isinstance(size, int) else size.size
-        batch = items[position:position + n]
+        batch = items[position : position + n]
         started = timer()
         write_batch(batch)
         elapsed = timer() - started

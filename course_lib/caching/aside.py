@@ -53,10 +53,10 @@ class AsideStats:
 
     hits: int = 0
     misses: int = 0
-    loads: int = 0            #: calls of the loader (database queries)
+    loads: int = 0  #: calls of the loader (database queries)
     early_refreshes: int = 0  #: hits recomputed early by probabilistic early expiry
     invalidations: int = 0
-    writes: int = 0           #: values stored by put() (write-through / write-behind)
+    writes: int = 0  #: values stored by put() (write-through / write-behind)
 
     @property
     def hit_ratio(self) -> float:
@@ -77,9 +77,20 @@ class CacheAside(Generic[V]):
       ``seed`` for its random numbers.
     """
 
-    def __init__(self, loader: Callable[..., V], store: Store, *, ttl: float, namespace: str | None = None,
-                 clock: Clock = time.time, codec: Codec = ORJSON, guard: Guard | None = None,
-                 early_expiry: float = 0.0, seed: int = 0, store_ttl: float | None = 3600.0) -> None:
+    def __init__(
+        self,
+        loader: Callable[..., V],
+        store: Store,
+        *,
+        ttl: float,
+        namespace: str | None = None,
+        clock: Clock = time.time,
+        codec: Codec = ORJSON,
+        guard: Guard | None = None,
+        early_expiry: float = 0.0,
+        seed: int = 0,
+        store_ttl: float | None = 3600.0,
+    ) -> None:
         if not ttl > 0:
             raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
         self.loader, self.store, self.ttl = loader, store, float(ttl)

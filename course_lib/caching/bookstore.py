@@ -28,17 +28,36 @@ __all__ = ["load_book", "set_price", "set_prices", "book_ids"]
 
 def load_book(session: Session, book_id: int) -> dict[str, Any] | None:
     """One book with its author, price and review statistics, in one statement; None if unknown."""
-    query = (select(Book.id, Book.title, Author.name, Book.genre, Book.published_year, Book.price_cents,
-                    func.count(Review.id), func.sum(Review.rating))
-             .join(Book.author).outerjoin(Book.reviews).where(Book.id == book_id)
-             .group_by(Book.id, Book.title, Author.name, Book.genre, Book.published_year, Book.price_cents))
+    query = (
+        select(
+            Book.id,
+            Book.title,
+            Author.name,
+            Book.genre,
+            Book.published_year,
+            Book.price_cents,
+            func.count(Review.id),
+            func.sum(Review.rating),
+        )
+        .join(Book.author)
+        .outerjoin(Book.reviews)
+        .where(Book.id == book_id)
+        .group_by(Book.id, Book.title, Author.name, Book.genre, Book.published_year, Book.price_cents)
+    )
     row = session.execute(query).first()
     if row is None:
         return None
     book_id, title, author, genre, year, price, reviews, total = row
-    return {"id": book_id, "title": title, "author": author, "genre": genre, "published_year": year,
-            "price_cents": price, "reviews": reviews,
-            "average_rating": round(total / reviews, 2) if reviews else None}
+    return {
+        "id": book_id,
+        "title": title,
+        "author": author,
+        "genre": genre,
+        "published_year": year,
+        "price_cents": price,
+        "reviews": reviews,
+        "average_rating": round(total / reviews, 2) if reviews else None,
+    }
 
 
 def set_price(session: Session, book_id: int, price_cents: int) -> bool:

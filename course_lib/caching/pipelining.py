@@ -24,9 +24,15 @@ from course_lib.measuring.harness import Measurement
 __all__ = ["time_batch_sizes"]
 
 
-def time_batch_sizes(write_batch: Callable[[Sequence[Any]], Any], items: Sequence[Any], sizes: Sequence[int], *,
-                     rounds: int = 10, warmup: int = 1,
-                     timer: Callable[[], float] = time.perf_counter) -> dict[int, Measurement]:
+def time_batch_sizes(
+    write_batch: Callable[[Sequence[Any]], Any],
+    items: Sequence[Any],
+    sizes: Sequence[int],
+    *,
+    rounds: int = 10,
+    warmup: int = 1,
+    timer: Callable[[], float] = time.perf_counter,
+) -> dict[int, Measurement]:
     """Seconds per item for writing all ``items`` in batches of each size, one sample per size per round.
 
     ``write_batch`` receives one batch (a slice of ``items``) per call, e.g. a store's
@@ -47,7 +53,7 @@ def time_batch_sizes(write_batch: Callable[[Sequence[Any]], Any], items: Sequenc
         for n in sizes[shift:] + sizes[:shift]:
             started = timer()
             for start in range(0, len(items), n):
-                write_batch(items[start:start + n])
+                write_batch(items[start : start + n])
             if number >= warmup:
                 samples[n].append((timer() - started) / len(items))
     return {n: Measurement(f"batch {n}", samples[n], number=len(items)) for n in sizes}

@@ -83,8 +83,12 @@ def reference_stats(policy: str, capacity: int, trace: Trace, *, ttl: float | No
     import cachetools
 
     stats = CacheStats()
-    base = {"LRU": cachetools.LRUCache, "LFU": cachetools.LFUCache, "FIFO": cachetools.FIFOCache,
-            "TTL": cachetools.TTLCache}[policy]
+    base = {
+        "LRU": cachetools.LRUCache,
+        "LFU": cachetools.LFUCache,
+        "FIFO": cachetools.FIFOCache,
+        "TTL": cachetools.TTLCache,
+    }[policy]
 
     class Counting(base):  # type: ignore[misc, valid-type]
         def popitem(self):  # noqa: ANN202 - cachetools' signature
@@ -130,7 +134,16 @@ def hit_ratio_table(
                 clock = FakeClock()
                 cache = factory(capacity, clock)
                 stats = replay(cache, trace, clock if isinstance(cache, TTLCache) else None)
-                rows.append({"workload": trace.name, "policy": label, "capacity": capacity, "hits": stats.hits,
-                             "misses": stats.misses, "evictions": stats.evictions,
-                             "expirations": stats.expirations, "hit_ratio": stats.hit_ratio})
+                rows.append(
+                    {
+                        "workload": trace.name,
+                        "policy": label,
+                        "capacity": capacity,
+                        "hits": stats.hits,
+                        "misses": stats.misses,
+                        "evictions": stats.evictions,
+                        "expirations": stats.expirations,
+                        "hit_ratio": stats.hit_ratio,
+                    }
+                )
     return pd.DataFrame(rows)

@@ -39,8 +39,18 @@ if TYPE_CHECKING:
 
     from course_lib.caching.stores import Store
 
-__all__ = ["Guard", "SingleFlight", "RedisLock", "RedisLockGuard", "xfetch_should_refresh", "STRATEGIES", "ExpiryRun",
-           "simulate_expiry", "StampedeScenario", "StampedeReport"]
+__all__ = [
+    "Guard",
+    "SingleFlight",
+    "RedisLock",
+    "RedisLockGuard",
+    "xfetch_should_refresh",
+    "STRATEGIES",
+    "ExpiryRun",
+    "simulate_expiry",
+    "StampedeScenario",
+    "StampedeReport",
+]
 
 
 class Guard(Protocol):
@@ -104,9 +114,11 @@ class SingleFlight:
 
     def fill(self, key: str, recheck: Callable[[], Any], compute: Callable[[], Any]) -> Any:
         """Guard interface: the leader looks once more (someone may just have filled it), then computes."""
+
         def leader() -> Any:
             value = recheck()
             return compute() if value is MISSING else value
+
         return self.run(key, leader)
 
 
@@ -154,8 +166,9 @@ class RedisLockGuard:
     lock itself; after ``wait`` seconds it computes anyway rather than fail (fail open).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, *, lock_ttl: float = 10.0, poll: float = 0.005,
-                 wait: float = 5.0) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, *, lock_ttl: float = 10.0, poll: float = 0.005, wait: float = 5.0
+    ) -> None:
         self.client, self.prefix = client, prefix
         self.lock_ttl, self.poll, self.wait = lock_ttl, poll, wait
         self.waited = 0  #: callers that got the value by polling instead of computing
@@ -202,14 +215,22 @@ class ExpiryRun:
 
     strategy: str
     requests: int
-    backend_calls: int       #: recomputations started
-    slowed: int              #: requests that waited for a recomputation (their own or another's)
-    peak_concurrent: int     #: most recomputations running at the same moment
+    backend_calls: int  #: recomputations started
+    slowed: int  #: requests that waited for a recomputation (their own or another's)
+    peak_concurrent: int  #: most recomputations running at the same moment
     calls_at: list[float] = field(repr=False, default_factory=list)  #: start time of each recomputation
 
 
-def simulate_expiry(strategy: str, *, duration: float = 60.0, rate: float = 200.0, ttl: float = 10.0,
-                    recompute: float = 0.5, beta: float = 1.0, seed: int = 0) -> ExpiryRun:
+def simulate_expiry(
+    strategy: str,
+    *,
+    duration: float = 60.0,
+    rate: float = 200.0,
+    ttl: float = 10.0,
+    recompute: float = 0.5,
+    beta: float = 1.0,
+    seed: int = 0,
+) -> ExpiryRun:
     """One hot key, requests arriving every ``1 / rate`` seconds of fake time, an entry living ``ttl``.
 
     Recomputing takes ``recompute`` seconds. Strategies:
@@ -240,7 +261,7 @@ def simulate_expiry(strategy: str, *, duration: float = 60.0, rate: float = 200.
                 calls_at.append(now)
                 slowed += 1
         elif strategy in ("lock", "xfetch+lock") and running:
-            slowed += 1                              # waits for the recomputation in flight
+            slowed += 1  # waits for the recomputation in flight
         else:
             running.append(now + recompute)
             calls_at.append(now)
@@ -290,8 +311,10 @@ class StampedeReport:
     hung: int  #: threads still running when the run gave up on them
 
     def __str__(self) -> str:
-        return (f"{self.requests} concurrent requests -> {self.backend_calls} backend call"
-                f"{'s' if self.backend_calls != 1 else ''}, {len(self.errors)} errors")
+        return (
+            f"{self.requests} concurrent requests -> {self.backend_calls} backend call"
+            f"{'s' if self.backend_calls != 1 else ''}, {len(self.errors)} errors"
+        )
 
 
 class StampedeScenario:

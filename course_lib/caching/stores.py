@@ -151,18 +151,20 @@ class RedisStore(_Counted):
 
     def keys(self) -> list[str]:
         """The keys stored under this prefix, without it, sorted (uses SCAN, never KEYS)."""
-        return sorted(key[len(self.prefix):] for key in self._raw_keys())
+        return sorted(key[len(self.prefix) :] for key in self._raw_keys())
 
     def clear(self) -> int:
         """Delete every key under the prefix; returns how many there were."""
         raw = self._raw_keys()
         for start in range(0, len(raw), 1000):
-            self.client.delete(*raw[start:start + 1000])
+            self.client.delete(*raw[start : start + 1000])
         return len(raw)
 
     def _raw_keys(self) -> list[str]:
-        return [k.decode() if isinstance(k, bytes) else k
-                for k in self.client.scan_iter(match=self.prefix + "*", count=1000)]
+        return [
+            k.decode() if isinstance(k, bytes) else k
+            for k in self.client.scan_iter(match=self.prefix + "*", count=1000)
+        ]
 
 
 @contextmanager

@@ -35,11 +35,23 @@ V = TypeVar("V")
 class TwoLevelCache(Generic[V]):
     """L1: a :class:`~course_lib.caching.policies.TTLCache` in this process; L2: cache-aside on ``store``."""
 
-    def __init__(self, loader: Callable[..., V], store: Store, *, namespace: str, l1_capacity: int, l1_ttl: float,
-                 l2_ttl: float, clock: Clock, codec: Codec = ORJSON, **l2_options: Any) -> None:
+    def __init__(
+        self,
+        loader: Callable[..., V],
+        store: Store,
+        *,
+        namespace: str,
+        l1_capacity: int,
+        l1_ttl: float,
+        l2_ttl: float,
+        clock: Clock,
+        codec: Codec = ORJSON,
+        **l2_options: Any,
+    ) -> None:
         self.l1: TTLCache[tuple, V] = TTLCache(l1_capacity, l1_ttl, clock)
-        self.l2: CacheAside[V] = CacheAside(loader, store, ttl=l2_ttl, namespace=namespace, clock=clock,
-                                            codec=codec, **l2_options)
+        self.l2: CacheAside[V] = CacheAside(
+            loader, store, ttl=l2_ttl, namespace=namespace, clock=clock, codec=codec, **l2_options
+        )
 
     def get(self, *args: Hashable) -> V:
         value = self.l1.get(args, MISSING)

@@ -71,16 +71,25 @@ def _zipf_keys(rng: np.random.Generator, n_keys: int, n: int, skew: float) -> np
     return rng.choice(n_keys, size=n, p=zipf_probabilities(n_keys, skew))
 
 
-def zipf_trace(n_keys: int = 10_000, n_requests: int = 20_000, skew: float = 1.0, *, seed: int = 0,
-               rate: float = 1000.0) -> Trace:
+def zipf_trace(
+    n_keys: int = 10_000, n_requests: int = 20_000, skew: float = 1.0, *, seed: int = 0, rate: float = 1000.0
+) -> Trace:
     """``n_requests`` requests for keys ``0 .. n_keys - 1``; key ``r`` has popularity rank ``r + 1``."""
     n_requests = _check("n_requests", n_requests, 1)
     keys = _zipf_keys(np.random.default_rng(seed), n_keys, n_requests, skew)
     return Trace(f"Zipf (skew {skew:g})", keys, rate, {"n_keys": n_keys, "skew": skew, "seed": seed})
 
 
-def scan_trace(n_keys: int = 10_000, n_requests: int = 20_000, skew: float = 1.0, *, scan_length: int = 2_000,
-               scan_every: int = 3_000, seed: int = 0, rate: float = 1000.0) -> Trace:
+def scan_trace(
+    n_keys: int = 10_000,
+    n_requests: int = 20_000,
+    skew: float = 1.0,
+    *,
+    scan_length: int = 2_000,
+    scan_every: int = 3_000,
+    seed: int = 0,
+    rate: float = 1000.0,
+) -> Trace:
     """Zipf requests; after every ``scan_every`` of them, one scan of ``scan_length`` cold keys.
 
     A scan reads keys ``n_keys, n_keys + 1, ...`` in order (the same range each time, like a
@@ -94,15 +103,26 @@ def scan_trace(n_keys: int = 10_000, n_requests: int = 20_000, skew: float = 1.0
     scan = np.arange(n_keys, n_keys + scan_length)
     parts, used = [], 0
     while sum(len(p) for p in parts) < n_requests:
-        parts += [background[used:used + scan_every], scan]
+        parts += [background[used : used + scan_every], scan]
         used += scan_every
     keys = np.concatenate(parts)[:n_requests]
-    return Trace(f"Zipf + scans of {scan_length}", keys, rate,
-                 {"n_keys": n_keys, "skew": skew, "scan_length": scan_length, "scan_every": scan_every, "seed": seed})
+    return Trace(
+        f"Zipf + scans of {scan_length}",
+        keys,
+        rate,
+        {"n_keys": n_keys, "skew": skew, "scan_length": scan_length, "scan_every": scan_every, "seed": seed},
+    )
 
 
-def shifting_trace(n_keys: int = 10_000, n_requests: int = 20_000, skew: float = 1.0, *, phases: int = 4,
-                   seed: int = 0, rate: float = 1000.0) -> Trace:
+def shifting_trace(
+    n_keys: int = 10_000,
+    n_requests: int = 20_000,
+    skew: float = 1.0,
+    *,
+    phases: int = 4,
+    seed: int = 0,
+    rate: float = 1000.0,
+) -> Trace:
     """Zipf requests whose popularity ranking is reshuffled at the start of each of ``phases`` phases.
 
     Within a phase the traffic is an ordinary Zipf trace; at a phase change yesterday's
@@ -115,5 +135,9 @@ def shifting_trace(n_keys: int = 10_000, n_requests: int = 20_000, skew: float =
     phase_of = np.arange(n_requests) * phases // n_requests
     rankings = np.stack([rng.permutation(n_keys) for _ in range(phases)])  # rank -> key, per phase
     keys = rankings[phase_of, ranks]
-    return Trace(f"Zipf, new popular keys in each of {phases} phases", keys, rate,
-                 {"n_keys": n_keys, "skew": skew, "phases": phases, "seed": seed})
+    return Trace(
+        f"Zipf, new popular keys in each of {phases} phases",
+        keys,
+        rate,
+        {"n_keys": n_keys, "skew": skew, "phases": phases, "seed": seed},
+    )

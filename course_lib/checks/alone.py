@@ -95,5 +95,13 @@ def _pack(outcome: tuple[str, Any], printed: str) -> bytes:
         if kind == "raised":
             what = _error_summary(value)
             return pickle.dumps((("raised", RuntimeError(what)), printed))
-        return pickle.dumps((("unpicklable", f"the call returned {_describe(value)}, which cannot be sent back "
-                                              f"({type(value).__name__}); return plain data"), printed))
+        return pickle.dumps(
+            (
+                (
+                    "unpicklable",
+                    f"the call returned {_describe(value)}, which cannot be sent back "
+                    f"({type(value).__name__}); return plain data",
+                ),
+                printed,
+            )
+        )

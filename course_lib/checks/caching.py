@@ -29,8 +29,14 @@ if TYPE_CHECKING:
     from course_lib.bookstore.data import Bookstore
     from course_lib.caching.stores import Store
 
-__all__ = ["check_lfu_example", "check_policy", "check_bookstore_cache", "check_stampede_guard", "forbidding",
-           "Operation"]
+__all__ = [
+    "check_lfu_example",
+    "check_policy",
+    "check_bookstore_cache",
+    "check_stampede_guard",
+    "forbidding",
+    "Operation",
+]
 
 
 def _fail(what: str, *lines: str, hint: str = "") -> CheckFailed:
@@ -41,9 +47,12 @@ def _fail(what: str, *lines: str, hint: str = "") -> CheckFailed:
 
 
 def _not_written(what: str) -> CheckFailed:
-    return _fail(what, "it is not written yet (it still raises NotImplementedError)",
-                 hint="replace the `raise NotImplementedError(...)` line in the answer cell with your code, "
-                      "then run that cell again")
+    return _fail(
+        what,
+        "it is not written yet (it still raises NotImplementedError)",
+        hint="replace the `raise NotImplementedError(...)` line in the answer cell with your code, "
+        "then run that cell again",
+    )
 
 
 # --------------------------------------------------------------------------- forbidden shortcuts
@@ -120,20 +129,30 @@ def check_lfu_example(cls: type) -> None:
     except Exception as error:
         raise _fail(what, f"your class raised {type(error).__name__}: {error}") from error
     if first != [1, 2]:
-        raise _fail(what, f"after put('a', 1) and put('b', 2), get('a') and get('b') gave {first}, not [1, 2]",
-                    hint="put stores the value; get returns it (and None for a key that is not cached)")
+        raise _fail(
+            what,
+            f"after put('a', 1) and put('b', 2), get('a') and get('b') gave {first}, not [1, 2]",
+            hint="put stores the value; get returns it (and None for a key that is not cached)",
+        )
     if second != [None, 3]:
-        raise _fail(what, f"after the hits on a and put('c', 3), get('b') and get('c') gave {second}, "
-                          "not [None, 3]: b (2 uses) should have been evicted, not a (3 uses)",
-                    hint="when full, evict the entry with the lowest use count; an insertion counts as one use")
+        raise _fail(
+            what,
+            f"after the hits on a and put('c', 3), get('b') and get('c') gave {second}, "
+            "not [None, 3]: b (2 uses) should have been evicted, not a (3 uses)",
+            hint="when full, evict the entry with the lowest use count; an insertion counts as one use",
+        )
     if counters != (4, 1, 1):
-        raise _fail(what, f"(hits, misses, evictions) is {counters}, not (4, 1, 1)",
-                    hint="count a hit or a miss in every get(), and an eviction whenever put() removes an entry")
+        raise _fail(
+            what,
+            f"(hits, misses, evictions) is {counters}, not (4, 1, 1)",
+            hint="count a hit or a miss in every get(), and an eviction whenever put() removes an entry",
+        )
     passed(f"{what}: b is evicted, a and c stay; (hits, misses, evictions) = (4, 1, 1)")
 
 
-def check_policy(cls: type, cases: Sequence[tuple[Trace, int]], *, policy: str = "LFU",
-                 what: str | None = None, quiet: bool = False) -> None:
+def check_policy(
+    cls: type, cases: Sequence[tuple[Trace, int]], *, policy: str = "LFU", what: str | None = None, quiet: bool = False
+) -> None:
     """``cls(capacity)`` replays each trace (``get``; ``put`` after a miss) like cachetools' ``policy``.
 
     Its ``hits``, ``misses`` and ``evictions`` attributes must equal the reference's, and it
@@ -149,29 +168,40 @@ def check_policy(cls: type, cases: Sequence[tuple[Trace, int]], *, policy: str =
         except NotImplementedError:
             raise _not_written(what) from None
         except Exception as error:
-            raise _fail(what, f"on {label} your class raised {type(error).__name__}: {error}",
-                        hint="get(key) returns the value or None; put(key, value) stores it, evicting first "
-                             "when the cache is full") from error
+            raise _fail(
+                what,
+                f"on {label} your class raised {type(error).__name__}: {error}",
+                hint="get(key) returns the value or None; put(key, value) stores it, evicting first "
+                "when the cache is full",
+            ) from error
         if called:
-            raise _fail(what, f"your class used {sorted(set(called))[0]} instead of its own bookkeeping",
-                        hint="write the policy yourself with dicts (and, if you like, collections.OrderedDict)")
+            raise _fail(
+                what,
+                f"your class used {sorted(set(called))[0]} instead of its own bookkeeping",
+                hint="write the policy yourself with dicts (and, if you like, collections.OrderedDict)",
+            )
         expected = reference_stats(policy, capacity, trace)
         reference_hits = _replay_reference(policy, capacity, trace)
         if hits != reference_hits:
             first = next(i for i, (a, b) in enumerate(zip(hits, reference_hits, strict=True)) if a != b)
             key = trace.keys[first]
             mine, theirs = ("hit", "miss") if hits[first] else ("miss", "hit")
-            raise _fail(what, f"on {label}: {sum(hits)} hits, the reference has {expected.hits}",
-                        f"the first difference is request {first} (key {key}): yours was a {mine}, "
-                        f"the reference's a {theirs}",
-                        hint="so an earlier eviction chose a different victim: evict the entry with the fewest "
-                             "uses (the insertion counts as one); among equals, the one used least recently")
+            raise _fail(
+                what,
+                f"on {label}: {sum(hits)} hits, the reference has {expected.hits}",
+                f"the first difference is request {first} (key {key}): yours was a {mine}, the reference's a {theirs}",
+                hint="so an earlier eviction chose a different victim: evict the entry with the fewest "
+                "uses (the insertion counts as one); among equals, the one used least recently",
+            )
         counted = (getattr(cache, "hits", None), getattr(cache, "misses", None), getattr(cache, "evictions", None))
         if counted != (expected.hits, expected.misses, expected.evictions):
-            raise _fail(what, f"on {label} the cache behaves right, but its counters say hits, misses, evictions = "
-                              f"{counted}; they should be {(expected.hits, expected.misses, expected.evictions)}",
-                        hint="count a hit or a miss in get(), and an eviction each time put() removes an entry "
-                             "to make room (replacing the value of a cached key is not an eviction)")
+            raise _fail(
+                what,
+                f"on {label} the cache behaves right, but its counters say hits, misses, evictions = "
+                f"{counted}; they should be {(expected.hits, expected.misses, expected.evictions)}",
+                hint="count a hit or a miss in get(), and an eviction each time put() removes an entry "
+                "to make room (replacing the value of a cached key is not an eviction)",
+            )
     if not quiet:
         passed(f"{what}: same hits, misses and evictions on {len(cases)} trace{'s' * (len(cases) != 1)}")
 
@@ -189,9 +219,15 @@ def _truth(shop: Bookstore, book_id: int) -> Any:
         return load_book(session, book_id)
 
 
-def check_bookstore_cache(get_book: Callable[[int], Any], update_price: Callable[[int, int], Any], shop: Bookstore,
-                          operations: Sequence[Operation], *, what: str = "get_book and update_price",
-                          quiet: bool = False) -> dict[str, int]:
+def check_bookstore_cache(
+    get_book: Callable[[int], Any],
+    update_price: Callable[[int, int], Any],
+    shop: Bookstore,
+    operations: Sequence[Operation],
+    *,
+    what: str = "get_book and update_price",
+    quiet: bool = False,
+) -> dict[str, int]:
     """Run the operations in order; every read must equal the database, and reads must hit the cache.
 
     Query budget: a read may issue SQL only the first time a book is read, and the first
@@ -219,50 +255,73 @@ def check_bookstore_cache(get_book: Callable[[int], Any], update_price: Callable
                 writes += 1
                 fresh.discard(book_id)
                 if issued > 2:
-                    raise _fail(what, f"step {step}: update_price({book_id}, {operation[2]}) issued {issued} SQL "
-                                      "statements; one UPDATE (and at most one read) is enough",
-                                hint="commit the new price with set_price, then invalidate the cached book")
+                    raise _fail(
+                        what,
+                        f"step {step}: update_price({book_id}, {operation[2]}) issued {issued} SQL "
+                        "statements; one UPDATE (and at most one read) is enough",
+                        hint="commit the new price with set_price, then invalidate the cached book",
+                    )
                 continue
             reads += 1
             read_statements += issued
             _check_read(what, step, operations, book_id, result, _truth(shop, book_id))
             if book_id in fresh and issued:
-                raise _fail(what, f"step {step}: get_book({book_id}) issued {issued} SQL statement(s), but book "
-                                  f"{book_id} was read before and not written since: it should have come from the "
-                                  "cache",
-                            hint="look in the store first (store.get); only on a miss load from the database, then "
-                                 "store the result (store.set) for the next read")
+                raise _fail(
+                    what,
+                    f"step {step}: get_book({book_id}) issued {issued} SQL statement(s), but book "
+                    f"{book_id} was read before and not written since: it should have come from the "
+                    "cache",
+                    hint="look in the store first (store.get); only on a miss load from the database, then "
+                    "store the result (store.set) for the next read",
+                )
             if issued > 1:
-                raise _fail(what, f"step {step}: get_book({book_id}) issued {issued} SQL statements; "
-                                  "a miss needs one (load_book)")
+                raise _fail(
+                    what,
+                    f"step {step}: get_book({book_id}) issued {issued} SQL statements; a miss needs one (load_book)",
+                )
             fresh.add(book_id)
     if not quiet:
-        passed(f"{what}: {reads} reads and {writes} writes, no stale read, "
-               f"{read_statements} SQL statements for the reads (only misses)")
+        passed(
+            f"{what}: {reads} reads and {writes} writes, no stale read, "
+            f"{read_statements} SQL statements for the reads (only misses)"
+        )
     return {"reads": reads, "writes": writes, "read_statements": read_statements}
 
 
-def _check_read(what: str, step: int, operations: Sequence[Operation], book_id: int, result: Any,
-                expected: Any) -> None:
+def _check_read(
+    what: str, step: int, operations: Sequence[Operation], book_id: int, result: Any, expected: Any
+) -> None:
     if result == expected:
         return
     wrote = [op for op in operations[:step] if op[0] == "write" and op[1] == book_id]
     if wrote and isinstance(result, dict) and isinstance(expected, dict):
-        detail = (f"after update_price({book_id}, {wrote[-1][2]}), get_book({book_id}) returned price_cents="
-                  f"{result.get('price_cents')!r}: a stale read")
+        detail = (
+            f"after update_price({book_id}, {wrote[-1][2]}), get_book({book_id}) returned price_cents="
+            f"{result.get('price_cents')!r}: a stale read"
+        )
     else:
         detail = f"get_book({book_id}) returned {result!r}"
-    raise _fail(what, f"step {step}: {detail}", f"the database says: {expected!r}",
-                hint="update_price must change the database first and then delete (or replace) the cached copy "
-                     "of that book; get_book must return what load_book returns")
+    raise _fail(
+        what,
+        f"step {step}: {detail}",
+        f"the database says: {expected!r}",
+        hint="update_price must change the database first and then delete (or replace) the cached copy "
+        "of that book; get_book must return what load_book returns",
+    )
 
 
 # --------------------------------------------------------------------------- task (c)
 
 
-def check_stampede_guard(get_guarded: Callable[[Any, str, Callable[[str], Any]], Any], store: Store, *,
-                         threads: int = 16, keys: Sequence[str] = ("bestseller",), what: str | None = None,
-                         quiet: bool = False) -> int:
+def check_stampede_guard(
+    get_guarded: Callable[[Any, str, Callable[[str], Any]], Any],
+    store: Store,
+    *,
+    threads: int = 16,
+    keys: Sequence[str] = ("bestseller",),
+    what: str | None = None,
+    quiet: bool = False,
+) -> int:
     """``threads`` threads call ``get_guarded(store, key, load)`` at once (keys taken in turn).
 
     ``load`` counts its calls and answers only once every thread has looked in the store (it
@@ -282,34 +341,50 @@ def check_stampede_guard(get_guarded: Callable[[Any, str, Callable[[str], Any]],
         key = keys[next(turn) % len(keys)]
         return get_guarded(scenario.store, key, scenario.load)
 
-    with forbidding([(SingleFlight, "run", "course_lib's SingleFlight"),
-                     (RedisLockGuard, "fill", "course_lib's RedisLockGuard")]) as called:
+    with forbidding(
+        [(SingleFlight, "run", "course_lib's SingleFlight"), (RedisLockGuard, "fill", "course_lib's RedisLockGuard")]
+    ) as called:
         report = scenario.run(request)
     not_written = [e for e in report.errors if isinstance(e, NotImplementedError)]
     if not_written:
         raise _not_written("get_guarded")
     if called:
-        raise _fail(what, f"get_guarded used {called[0]}; the task is to write the guard yourself",
-                    hint="a dict of threading.Lock objects, one per key, is enough")
+        raise _fail(
+            what,
+            f"get_guarded used {called[0]}; the task is to write the guard yourself",
+            hint="a dict of threading.Lock objects, one per key, is enough",
+        )
     if report.errors:
         error = report.errors[0]
-        raise _fail(what, f"{len(report.errors)} of the {threads} calls raised, the first "
-                          f"{type(error).__name__}: {error}")
+        raise _fail(
+            what, f"{len(report.errors)} of the {threads} calls raised, the first {type(error).__name__}: {error}"
+        )
     if report.hung:
-        raise _fail(what, f"{report.hung} of the {threads} threads never returned: a lock that is never "
-                          "released, or a wait that never ends?",
-                    hint="use `with lock:` so that the lock is released even when load raises")
+        raise _fail(
+            what,
+            f"{report.hung} of the {threads} threads never returned: a lock that is never "
+            "released, or a wait that never ends?",
+            hint="use `with lock:` so that the lock is released even when load raises",
+        )
     wrong = [r for r in report.results if r != scenario.value]
     if wrong:
         raise _fail(what, f"{len(wrong)} callers got {wrong[0]!r} instead of the loaded value {scenario.value!r}")
     if report.backend_calls != len(keys):
         many = report.backend_calls > len(keys)
-        raise _fail(what, f"the backend (load) was called {report.backend_calls} times; with a guard it is "
-                          f"called once per key, {len(keys)} here",
-                    hint=("every thread that found the key missing called load: let one thread per key load "
-                          "while the others wait, and after getting the lock look in the store again")
-                    if many else "a key was never loaded: did some thread return without a value?")
+        raise _fail(
+            what,
+            f"the backend (load) was called {report.backend_calls} times; with a guard it is "
+            f"called once per key, {len(keys)} here",
+            hint=(
+                "every thread that found the key missing called load: let one thread per key load "
+                "while the others wait, and after getting the lock look in the store again"
+            )
+            if many
+            else "a key was never loaded: did some thread return without a value?",
+        )
     if not quiet:
-        passed(f"{what}: {report.backend_calls} backend call{'s' * (report.backend_calls != 1)}, "
-               f"every caller got the value")
+        passed(
+            f"{what}: {report.backend_calls} backend call{'s' * (report.backend_calls != 1)}, "
+            f"every caller got the value"
+        )
     return report.backend_calls

@@ -95,8 +95,9 @@ def _describe(value: Any) -> str:
     return short.repr(value)
 
 
-def _failure(what: str, *, expected: Any = None, actual: Any = None, hint: str = "",
-             detail: str = "", show_values: bool = True) -> CheckFailed:
+def _failure(
+    what: str, *, expected: Any = None, actual: Any = None, hint: str = "", detail: str = "", show_values: bool = True
+) -> CheckFailed:
     lines = [f"✗ Check failed: {what}"]
     if show_values:
         lines.append(f"  expected: {_describe(expected)}")
@@ -146,23 +147,35 @@ def check_close(
     """
     if _is_sequence(expected):
         if not _is_sequence(actual):
-            raise _failure(what, expected=expected, actual=actual,
-                           detail=f"a sequence of {len(expected)} numbers was expected, got {type(actual).__name__}",
-                           hint=_missing_return_hint(actual, hint))
+            raise _failure(
+                what,
+                expected=expected,
+                actual=actual,
+                detail=f"a sequence of {len(expected)} numbers was expected, got {type(actual).__name__}",
+                hint=_missing_return_hint(actual, hint),
+            )
         if len(actual) != len(expected):
-            raise _failure(what, expected=expected, actual=actual,
-                           detail=f"{len(actual)} values instead of {len(expected)}", hint=hint)
+            raise _failure(
+                what,
+                expected=expected,
+                actual=actual,
+                detail=f"{len(actual)} values instead of {len(expected)}",
+                hint=hint,
+            )
         for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
             number = _as_number(a)
             if number is None or not _isclose(number, float(e), rel, abs):
-                raise _failure(what, expected=expected, actual=actual, detail=_first_difference(index, e, a),
-                               hint=hint)
+                raise _failure(what, expected=expected, actual=actual, detail=_first_difference(index, e, a), hint=hint)
     else:
         number = _as_number(actual)
         if number is None:
-            raise _failure(what, expected=expected, actual=actual,
-                           detail=f"a number was expected, not {type(actual).__name__}",
-                           hint=_missing_return_hint(actual, hint))
+            raise _failure(
+                what,
+                expected=expected,
+                actual=actual,
+                detail=f"a number was expected, not {type(actual).__name__}",
+                hint=_missing_return_hint(actual, hint),
+            )
         if not _isclose(number, float(expected), rel, abs):
             raise _failure(what, expected=expected, actual=actual, hint=hint)
     if not quiet:
@@ -191,8 +204,7 @@ def check_equal(actual: Any, expected: Any, *, what: str, hint: str = "", quiet:
             else:
                 index = next(i for i, (x, y) in enumerate(zip(a, e, strict=True)) if not _equal(x, y))
                 detail = _first_difference(index, e[index], a[index])
-        raise _failure(what, expected=expected, actual=actual, detail=detail,
-                       hint=_missing_return_hint(actual, hint))
+        raise _failure(what, expected=expected, actual=actual, detail=detail, hint=_missing_return_hint(actual, hint))
     if not quiet:
         passed(f"{what} is {_describe(expected)}")
 
@@ -251,10 +263,15 @@ def check_raises(
     except NotImplementedError as err:
         raise _not_implemented(func, what) from err
     except Exception as err:
-        raise _failure(what, show_values=False, hint=hint,
-                       detail=f"expected {names}, but it raised {_error_summary(err)}") from err
-    raise _failure(what, show_values=False, hint=hint,
-                   detail=f"expected {names}, but it returned {_describe(result)} without raising")
+        raise _failure(
+            what, show_values=False, hint=hint, detail=f"expected {names}, but it raised {_error_summary(err)}"
+        ) from err
+    raise _failure(
+        what,
+        show_values=False,
+        hint=hint,
+        detail=f"expected {names}, but it returned {_describe(result)} without raising",
+    )
 
 
 def _name(func: Callable[..., Any]) -> str:
@@ -262,8 +279,12 @@ def _name(func: Callable[..., Any]) -> str:
 
 
 def _not_implemented(func: Callable[..., Any], what: str) -> CheckFailed:
-    return _failure(what, show_values=False, hint=_NOT_IMPLEMENTED_HINT,
-                    detail=f"`{_name(func)}` is not written yet (it still raises NotImplementedError)")
+    return _failure(
+        what,
+        show_values=False,
+        hint=_NOT_IMPLEMENTED_HINT,
+        detail=f"`{_name(func)}` is not written yet (it still raises NotImplementedError)",
+    )
 
 
 def _error_summary(err: BaseException) -> str:
@@ -330,21 +351,31 @@ def _run_case(
         raise _not_implemented(func, what) from err
     except Exception as err:
         source = f"{against} gives" if against else "expected"
-        raise _failure(what, show_values=False, hint=hint,
-                       detail=f"it raised {_error_summary(err)}; {source} {_describe(expected)}") from err
+        raise _failure(
+            what,
+            show_values=False,
+            hint=hint,
+            detail=f"it raised {_error_summary(err)}; {source} {_describe(expected)}",
+        ) from err
     if calls:
         used = ", ".join(sorted(set(calls)))
-        raise _failure(what, show_values=False,
-                       detail=f"`{_name(func)}` called {used}; this task asks you to compute the result yourself",
-                       hint=f"write the steps out instead of calling {used}")
+        raise _failure(
+            what,
+            show_values=False,
+            detail=f"`{_name(func)}` called {used}; this task asks you to compute the result yourself",
+            hint=f"write the steps out instead of calling {used}",
+        )
     if inputs_unchanged:
         for position, (old, new) in enumerate(zip(before, args, strict=True), start=1):
             if not _equal(new, old):
-                raise _failure(what, show_values=False,
-                               detail=f"`{_name(func)}` changed its argument {position}: it was "
-                               f"{_describe(old)} before the call and {_describe(new)} after",
-                               hint="do not modify the caller's data: work on a copy "
-                               "(sorted(samples) returns a new list; samples.sort() changes the caller's)")
+                raise _failure(
+                    what,
+                    show_values=False,
+                    detail=f"`{_name(func)}` changed its argument {position}: it was "
+                    f"{_describe(old)} before the call and {_describe(new)} after",
+                    hint="do not modify the caller's data: work on a copy "
+                    "(sorted(samples) returns a new list; samples.sort() changes the caller's)",
+                )
     label = f"{what} vs {against}" if against else what
     if compare == "close":
         check_close(actual, expected, what=label, hint=hint, rel=rel, abs=abs_, quiet=True)
@@ -373,8 +404,19 @@ def check_result(
     """
     call_args = tuple(args)
     what = what or _call(func, call_args)
-    _run_case(func, call_args, expected, what=what, against=None, compare=compare, hint=hint, rel=rel,
-              abs_=abs, must_not_call=must_not_call, inputs_unchanged=inputs_unchanged)
+    _run_case(
+        func,
+        call_args,
+        expected,
+        what=what,
+        against=None,
+        compare=compare,
+        hint=hint,
+        rel=rel,
+        abs_=abs,
+        must_not_call=must_not_call,
+        inputs_unchanged=inputs_unchanged,
+    )
     passed(f"{what} is {_describe(expected)}")
 
 
@@ -406,7 +448,18 @@ def check_cases(
     all_args = [tuple(case) for case in cases]
     for args in all_args:
         expected = reference(*copy.deepcopy(args))
-        _run_case(func, args, expected, what=_call(func, args), against=against, compare=compare, hint=hint,
-                  rel=rel, abs_=abs, must_not_call=must_not_call, inputs_unchanged=inputs_unchanged)
+        _run_case(
+            func,
+            args,
+            expected,
+            what=_call(func, args),
+            against=against,
+            compare=compare,
+            hint=hint,
+            rel=rel,
+            abs_=abs,
+            must_not_call=must_not_call,
+            inputs_unchanged=inputs_unchanged,
+        )
     count = len(all_args)
     passed(f"{_name(func)} matches {against} on {count} case{'s' if count != 1 else ''}")

@@ -43,8 +43,9 @@ def _offset(statement: Statement) -> int:
     return int(parameters[statement.sql[: match.start()].count(token)])
 
 
-def check_index_changes_plan(store: Bookstore, index: Any, query: Select, *, what: str = "your index",
-                             allow_sort: bool = False) -> Plan:
+def check_index_changes_plan(
+    store: Bookstore, index: Any, query: Select, *, what: str = "your index", allow_sort: bool = False
+) -> Plan:
     """Create ``index``, check that ``query`` then searches it (no full scan and, unless
     ``allow_sort``, no separate sort step), and drop it again, so the database is as it was
     whatever happens. Returns the new plan.
@@ -53,15 +54,25 @@ def check_index_changes_plan(store: Bookstore, index: Any, query: Select, *, wha
     PostgreSQL's planner may then rightly prefer a plan that sorts.
     """
     if index is None:
-        raise _fail(what, "it is not defined yet: write it in the answer cell and run that cell",
-                    'for example Index("ix_name", Order.some_column, Order.other_column)')
+        raise _fail(
+            what,
+            "it is not defined yet: write it in the answer cell and run that cell",
+            'for example Index("ix_name", Order.some_column, Order.other_column)',
+        )
     if not isinstance(index, Index):
-        raise _fail(what, f"expected a sqlalchemy Index, got {type(index).__name__}",
-                    'write for example Index("ix_name", Order.some_column, Order.other_column)')
+        raise _fail(
+            what,
+            f"expected a sqlalchemy Index, got {type(index).__name__}",
+            'write for example Index("ix_name", Order.some_column, Order.other_column)',
+        )
     table = query.get_final_froms()[0]
     if index.table is None or index.table.name != getattr(table, "name", None):
-        raise _fail(what, f"the index is on table {getattr(index.table, 'name', None)!r}, "
-                    f"but the query reads {getattr(table, 'name', None)!r}", "index the table the query reads")
+        raise _fail(
+            what,
+            f"the index is on table {getattr(index.table, 'name', None)!r}, "
+            f"but the query reads {getattr(table, 'name', None)!r}",
+            "index the table the query reads",
+        )
     before = explain(store.engine, query)
     index.create(store.engine)
     try:
@@ -72,30 +83,49 @@ def check_index_changes_plan(store: Bookstore, index: Any, query: Select, *, wha
         analyze(store.engine)
     shown = "\n".join(f"    {line}" for line in after.lines)
     if not after.uses_index(index.name):
-        raise _fail(what, f"the database does not use {index.name} for this query; its plan is:\n{shown}",
-                    "an index helps a query when its first columns are the ones the WHERE clause "
-                    "compares with = (here: which columns are those?)")
+        raise _fail(
+            what,
+            f"the database does not use {index.name} for this query; its plan is:\n{shown}",
+            "an index helps a query when its first columns are the ones the WHERE clause "
+            "compares with = (here: which columns are those?)",
+        )
     leading = getattr(index.expressions[0], "name", None)  # PostgreSQL can also test a later column of
-    conditions = after.index_conditions(index.name)      # an index while reading all of it: a full scan
+    conditions = after.index_conditions(index.name)  # an index while reading all of it: a full scan
     if conditions and leading and not any(re.search(rf"\b{leading}\b", c) for c in conditions):
-        raise _fail(what, f"the plan reads all of {index.name}, testing each entry, because its first column "
-                    f"({leading}) is not one the query compares with =:\n{shown}",
-                    "put the columns compared with = first in the index, so the database can jump to them")
+        raise _fail(
+            what,
+            f"the plan reads all of {index.name}, testing each entry, because its first column "
+            f"({leading}) is not one the query compares with =:\n{shown}",
+            "put the columns compared with = first in the index, so the database can jump to them",
+        )
     if after.full_scans:
-        raise _fail(what, f"the plan still reads all of {', '.join(after.full_scans)}:\n{shown}",
-                    "put the columns compared with = first in the index, so the database can jump to them")
+        raise _fail(
+            what,
+            f"the plan still reads all of {', '.join(after.full_scans)}:\n{shown}",
+            "put the columns compared with = first in the index, so the database can jump to them",
+        )
     if after.sorts and not allow_sort:
-        raise _fail(what, f"the plan uses {index.name} but still sorts the rows afterwards:\n{shown}",
-                    "after the columns compared with =, add the ORDER BY column, so the index "
-                    "already holds the rows in that order")
+        raise _fail(
+            what,
+            f"the plan uses {index.name} but still sorts the rows afterwards:\n{shown}",
+            "after the columns compared with =, add the ORDER BY column, so the index "
+            "already holds the rows in that order",
+        )
     was = "a full scan" if before.full_scans else "another plan"
     now = "an index search" + (" and a sort" if after.sorts else " without a sort")
     passed(f"{what} changes the plan from {was}{' with a sort' if before.sorts else ''} to {now}")
     return after
 
 
-def check_keyset_pagination(store: Bookstore, keyset_page: Callable[..., list], offset_page: Callable[..., list],
-                            *, size: int, what: str = "keyset pagination", start_pages: Sequence[int] = ()) -> int:
+def check_keyset_pagination(
+    store: Bookstore,
+    keyset_page: Callable[..., list],
+    offset_page: Callable[..., list],
+    *,
+    size: int,
+    what: str = "keyset pagination",
+    start_pages: Sequence[int] = (),
+) -> int:
     """Walk every page with ``keyset_page(session, after, size)`` (``after``: the last row of the
     previous page, or None) and compare each page with ``offset_page(session, page, size)``.
 
@@ -114,23 +144,35 @@ def check_keyset_pagination(store: Bookstore, keyset_page: Callable[..., list], 
                 try:
                     page = keyset_page(session, after, size)
                 except NotImplementedError:
-                    raise _fail(what, "it is not written yet: replace the `raise NotImplementedError(...)` "
-                                "line with your code, then run that cell again") from None
+                    raise _fail(
+                        what,
+                        "it is not written yet: replace the `raise NotImplementedError(...)` "
+                        "line with your code, then run that cell again",
+                    ) from None
             if log.count != 1:
                 raise _fail(what, f"page {number} took {log.count} statements; a page should take exactly one")
             if _offset(log.statements[0]):
-                raise _fail(what, f"page {number} skipped rows with OFFSET: {' '.join(log.statements[0].sql.split())}",
-                            "keyset pagination starts after the last row seen, with a WHERE condition on the sort key")
+                raise _fail(
+                    what,
+                    f"page {number} skipped rows with OFFSET: {' '.join(log.statements[0].sql.split())}",
+                    "keyset pagination starts after the last row seen, with a WHERE condition on the sort key",
+                )
             expected = expected_pages[number] if number < len(expected_pages) else []
-            check_equal([tuple(row) for row in page or []], expected, quiet=True,
-                        what=f"page {number} (size {size}, after {after!r})",
-                        hint="rows must come in the same order as ORDER BY in the offset version; rows with "
-                        "equal sort values are ordered by id, so the condition must handle ties")
+            check_equal(
+                [tuple(row) for row in page or []],
+                expected,
+                quiet=True,
+                what=f"page {number} (size {size}, after {after!r})",
+                hint="rows must come in the same order as ORDER BY in the offset version; rows with "
+                "equal sort values are ordered by id, so the condition must handle ties",
+            )
             if not page:
                 break
             after = tuple(page[-1])
     count = len(expected_pages)
     pages = f"all {count} pages of {size} match" if count != 1 else f"the one page of {size} matches"
-    passed(f"{what}: {pages} OFFSET pagination, one statement each, no OFFSET"
-           + (f" (also starting at pages {list(start_pages)})" if start_pages else ""))
+    passed(
+        f"{what}: {pages} OFFSET pagination, one statement each, no OFFSET"
+        + (f" (also starting at pages {list(start_pages)})" if start_pages else "")
+    )
     return len(expected_pages)

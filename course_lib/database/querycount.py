@@ -149,8 +149,10 @@ class QueryLog:
         2 statements, 0 commits
              2 x SELECT ?
         """
-        lines = [f"{self.count} statement{'s' if self.count != 1 else ''}, "
-                 f"{self.commits} commit{'s' if self.commits != 1 else ''}"]
+        lines = [
+            f"{self.count} statement{'s' if self.count != 1 else ''}, "
+            f"{self.commits} commit{'s' if self.commits != 1 else ''}"
+        ]
         for shape, n in self.shapes().most_common(limit):
             lines.append(f"{n:>6} x {_shorten(shape)}")
         if len(self.shapes()) > limit:
@@ -166,8 +168,9 @@ def _shorten(text: str, width: int = 110) -> str:
 
 
 @contextmanager
-def _listening(target: Engine | Connection, on_statement: Callable[[Statement], None],
-               on_commit: Callable[[], None] | None = None) -> Iterator[None]:
+def _listening(
+    target: Engine | Connection, on_statement: Callable[[Statement], None], on_commit: Callable[[], None] | None = None
+) -> Iterator[None]:
     """Call ``on_statement`` for every statement executed on ``target`` inside the block."""
     local = threading.local()  # start times, per thread: statements may run in several threads
 
@@ -218,8 +221,9 @@ def count_queries(target: Engine | Connection) -> Iterator[QueryLog]:
 
 
 @contextmanager
-def slow_query_log(target: Engine | Connection, threshold: float,
-                   logger: logging.Logger | None = None) -> Iterator[list[Statement]]:
+def slow_query_log(
+    target: Engine | Connection, threshold: float, logger: logging.Logger | None = None
+) -> Iterator[list[Statement]]:
     """Collect, and log as warnings, the statements that take ``threshold`` seconds or longer.
 
     The same idea as PostgreSQL's ``log_min_duration_statement`` setting, measured in the
@@ -241,15 +245,26 @@ def slow_query_log(target: Engine | Connection, threshold: float,
     def record(statement: Statement) -> None:
         if statement.seconds >= threshold:
             slow.append(statement)
-            logger.warning("slow query (%.1f ms >= %.1f ms): %s", statement.seconds * 1e3, threshold * 1e3,
-                           _shorten(" ".join(statement.sql.split()), 200))
+            logger.warning(
+                "slow query (%.1f ms >= %.1f ms): %s",
+                statement.seconds * 1e3,
+                threshold * 1e3,
+                _shorten(" ".join(statement.sql.split()), 200),
+            )
 
     with _listening(target, record):
         yield slow
 
 
-def check_query_budget(func: Callable[..., Any], *args: Any, engine: Engine, budget: int,
-                       expected: Any = None, what: str | None = None, hint: str = "") -> Any:
+def check_query_budget(
+    func: Callable[..., Any],
+    *args: Any,
+    engine: Engine,
+    budget: int,
+    expected: Any = None,
+    what: str | None = None,
+    hint: str = "",
+) -> Any:
     """A self-check: ``func(*args)`` issues at most ``budget`` statements and returns ``expected``.
 
     On failure raises :class:`course_lib.checks.CheckFailed` that says how many statements
@@ -263,9 +278,12 @@ def check_query_budget(func: Callable[..., Any], *args: Any, engine: Engine, bud
         try:
             result = func(*args)
         except NotImplementedError:
-            raise CheckFailed(f"✗ Check failed: {what}\n  it is not written yet: replace the "
-                              "`raise NotImplementedError(...)` line with your code, then run that cell again",
-                              what=what, hint=hint or None) from None
+            raise CheckFailed(
+                f"✗ Check failed: {what}\n  it is not written yet: replace the "
+                "`raise NotImplementedError(...)` line with your code, then run that cell again",
+                what=what,
+                hint=hint or None,
+            ) from None
     if log.count > budget:
         lines = [f"✗ Check failed: {what} issued {log.count} queries; the budget is {budget}"]
         if repeats := log.repeated():
@@ -277,8 +295,15 @@ def check_query_budget(func: Callable[..., Any], *args: Any, engine: Engine, bud
             lines.append(f"  hint:     {hint}")
         raise CheckFailed("\n".join(lines), what=what, expected=budget, actual=log.count, hint=hint or None)
     if expected is not None:
-        check_equal(result, expected, what=f"the result of {what}", hint="compare with the naive version: "
-                    "same rows, same order, same values", quiet=True)
-    passed(f"{what} issued {log.count} quer{'y' if log.count == 1 else 'ies'} (budget {budget})"
-           + (" and returned the expected result" if expected is not None else ""))
+        check_equal(
+            result,
+            expected,
+            what=f"the result of {what}",
+            hint="compare with the naive version: same rows, same order, same values",
+            quiet=True,
+        )
+    passed(
+        f"{what} issued {log.count} quer{'y' if log.count == 1 else 'ies'} (budget {budget})"
+        + (" and returned the expected result" if expected is not None else "")
+    )
     return result

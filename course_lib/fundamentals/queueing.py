@@ -226,9 +226,7 @@ def lognormal_sampler(median: float = 1.0, sigma: float = 1.0) -> Sampler:
     return lambda rng, size: rng.lognormal(mu, sigma, size=size)
 
 
-def simulate_fanout(
-    n_backends: int, n_requests: int, seed: int, sampler: Sampler | None = None
-) -> np.ndarray:
+def simulate_fanout(n_backends: int, n_requests: int, seed: int, sampler: Sampler | None = None) -> np.ndarray:
     """Latency of ``n_requests`` requests that each wait for ``n_backends`` parallel calls.
 
     A request finishes when its slowest back end answers, so its latency is the maximum of

@@ -280,8 +280,13 @@ class Comparison:
             ax.plot(xs, m.samples / scale, "o", color=f"C{x}", alpha=0.5, markersize=4)
             low, high = m.ci
             ax.errorbar(
-                x + 0.3, m.median / scale, yerr=[[(m.median - low) / scale], [(high - m.median) / scale]],
-                fmt="_", color="k", markersize=14, capsize=4,
+                x + 0.3,
+                m.median / scale,
+                yerr=[[(m.median - low) / scale], [(high - m.median) / scale]],
+                fmt="_",
+                color="k",
+                markersize=14,
+                capsize=4,
             )
         if max(self.ratio, 1 / self.ratio) > 10:
             ax.set_yscale("log")

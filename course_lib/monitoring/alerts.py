@@ -133,7 +133,7 @@ def simulate_timeline(
     for event in (*incidents, *blips):
         if not 0 <= event.start < minutes:
             raise ValueError(f"{event} starts outside the timeline of {minutes} minutes")
-        p[event.start:event.end] = event.error_ratio
+        p[event.start : event.end] = event.error_ratio
     errors = rng.binomial(requests, p)
     return Timeline(requests, errors, tuple(incidents), tuple(blips))
 
@@ -156,20 +156,23 @@ def window_error_ratio(requests: np.ndarray, errors: np.ndarray, window_minutes:
     return np.divide(bad, total, out=np.zeros(total.size), where=total > 0)
 
 
-def static_threshold_alert(requests: np.ndarray, errors: np.ndarray, *, threshold: float = 0.01,
-                           window_minutes: int = 5) -> np.ndarray:
+def static_threshold_alert(
+    requests: np.ndarray, errors: np.ndarray, *, threshold: float = 0.01, window_minutes: int = 5
+) -> np.ndarray:
     """Fire while the error ratio over the last ``window_minutes`` exceeds ``threshold``."""
     return window_error_ratio(requests, errors, window_minutes) > threshold
 
 
-def burn_rate_alert(requests: np.ndarray, errors: np.ndarray, *, slo: float, factor: float,
-                    window_minutes: int) -> np.ndarray:
+def burn_rate_alert(
+    requests: np.ndarray, errors: np.ndarray, *, slo: float, factor: float, window_minutes: int
+) -> np.ndarray:
     """Fire while the burn rate over one window exceeds ``factor`` (no short window)."""
     return window_error_ratio(requests, errors, window_minutes) > factor * (1 - slo)
 
 
-def multiwindow_burn_rate_alert(requests: np.ndarray, errors: np.ndarray, *, slo: float,
-                                rules: Sequence[BurnRateRule] = SRE_WORKBOOK_PAGE_RULES) -> np.ndarray:
+def multiwindow_burn_rate_alert(
+    requests: np.ndarray, errors: np.ndarray, *, slo: float, rules: Sequence[BurnRateRule] = SRE_WORKBOOK_PAGE_RULES
+) -> np.ndarray:
     """Fire while any rule's burn rate exceeds its factor over both its long and short window."""
     budget = 1 - slo
     firing = np.zeros(np.asarray(requests).size, dtype=bool)
@@ -216,8 +219,11 @@ def score_alert(firing: np.ndarray, timeline: Timeline, *, grace: int = 60) -> A
     used: set[int] = set()
     detected, detection, reset = [], [], []
     for incident in timeline.incidents:
-        mine = [i for i, (a, b) in enumerate(episodes)
-                if incident.start <= a < incident.end + grace or a < incident.start < b]
+        mine = [
+            i
+            for i, (a, b) in enumerate(episodes)
+            if incident.start <= a < incident.end + grace or a < incident.start < b
+        ]
         used.update(mine)
         detected.append(bool(mine))
         if not mine:
@@ -283,32 +289,44 @@ def prometheus_rules(
     recorded = []
     for minutes in windows:
         w = _window(minutes)
-        recorded.append({
-            "record": f"job:slo_errors_per_request:ratio_rate{w}",
-            "expr": (f"sum by (job) (rate({metric}{{{selector},{error_matcher}}}[{w}]))\n"
-                     f"/\nsum by (job) (rate({metric}{{{selector}}}[{w}]))"),
-        })
+        recorded.append(
+            {
+                "record": f"job:slo_errors_per_request:ratio_rate{w}",
+                "expr": (
+                    f"sum by (job) (rate({metric}{{{selector},{error_matcher}}}[{w}]))\n"
+                    f"/\nsum by (job) (rate({metric}{{{selector}}}[{w}]))"
+                ),
+            }
+        )
     alerts = []
     for rule in rules:
         long_w, short_w = _window(rule.long_minutes), _window(rule.short_minutes)
         limit = f"({rule.factor:g} * {budget:.6g})"
-        alerts.append({
-            "alert": f"ErrorBudgetBurn{long_w.upper()}",
-            "expr": (f"job:slo_errors_per_request:ratio_rate{long_w}{{{selector}}} > {limit}\n"
-                     f"and\njob:slo_errors_per_request:ratio_rate{short_w}{{{selector}}} > {limit}"),
-            "labels": {"severity": rule.severity},
-            "annotations": {
-                "summary": f"{job} is burning its error budget at more than {rule.factor:g}x",
-                "description": (f"Error ratio over {long_w} and {short_w} above {rule.factor:g} times the "
-                                f"{budget:.3%} allowed by the {slo:.3%} SLO."),
-            },
-        })
+        alerts.append(
+            {
+                "alert": f"ErrorBudgetBurn{long_w.upper()}",
+                "expr": (
+                    f"job:slo_errors_per_request:ratio_rate{long_w}{{{selector}}} > {limit}\n"
+                    f"and\njob:slo_errors_per_request:ratio_rate{short_w}{{{selector}}} > {limit}"
+                ),
+                "labels": {"severity": rule.severity},
+                "annotations": {
+                    "summary": f"{job} is burning its error budget at more than {rule.factor:g}x",
+                    "description": (
+                        f"Error ratio over {long_w} and {short_w} above {rule.factor:g} times the "
+                        f"{budget:.3%} allowed by the {slo:.3%} SLO."
+                    ),
+                },
+            }
+        )
     if static_threshold is not None:
-        alerts.append({
-            "alert": "HighErrorRatio",
-            "expr": f"job:slo_errors_per_request:ratio_rate5m{{{selector}}} > {static_threshold:g}",
-            "labels": {"severity": "page"},
-            "annotations": {"summary": f"{job}: more than {static_threshold:.1%} of requests failed in 5 minutes"},
-        })
+        alerts.append(
+            {
+                "alert": "HighErrorRatio",
+                "expr": f"job:slo_errors_per_request:ratio_rate5m{{{selector}}} > {static_threshold:g}",
+                "labels": {"severity": "page"},
+                "annotations": {"summary": f"{job}: more than {static_threshold:.1%} of requests failed in 5 minutes"},
+            }
+        )
     document = {"groups": [{"name": group, "rules": recorded + alerts}]}
     return yaml.dump(document, Dumper=_RulesDumper, sort_keys=False, width=120)

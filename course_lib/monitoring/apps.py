@@ -101,8 +101,11 @@ class FaultInjectionMiddleware:
         self.excluded_prefixes = excluded_prefixes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not scope.get("path", "").startswith(self.excluded_prefixes) \
-                and self.faults.fail():
+        if (
+            scope["type"] == "http"
+            and not scope.get("path", "").startswith(self.excluded_prefixes)
+            and self.faults.fail()
+        ):
             logging.getLogger(ACCESS_LOGGER).error("injected fault: database connection lost")
             response = JSONResponse({"detail": "internal error (injected fault)"}, status_code=500)
             await response(scope, receive, send)
@@ -110,8 +113,9 @@ class FaultInjectionMiddleware:
         await self.app(scope, receive, send)
 
 
-def instrument_engine(engine: Any, tracer_provider: TracerProvider, *, faults: Faults | None = None,
-                      slow_query_ms: float = 20.0) -> Callable[[], None]:
+def instrument_engine(
+    engine: Any, tracer_provider: TracerProvider, *, faults: Faults | None = None, slow_query_ms: float = 20.0
+) -> Callable[[], None]:
     """Trace every SQL statement ``engine`` runs as a CLIENT span; log the slow ones.
 
     Each statement becomes a span ``"SELECT <table>"`` (attributes ``db.system``,
@@ -129,8 +133,11 @@ def instrument_engine(engine: Any, tracer_provider: TracerProvider, *, faults: F
     def before(conn, cursor, statement, parameters, context, executemany):
         words = statement.split()
         table = next((words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")), "")
-        span = tracer.start_span(f"{words[0].upper() if words else 'SQL'} {table}".strip(), kind=SpanKind.CLIENT,
-                                 attributes={"db.system": system, "db.statement": statement[:500]})
+        span = tracer.start_span(
+            f"{words[0].upper() if words else 'SQL'} {table}".strip(),
+            kind=SpanKind.CLIENT,
+            attributes={"db.system": system, "db.statement": statement[:500]},
+        )
         conn.info.setdefault("course_spans", []).append((span, time.perf_counter()))
         if faults is not None and faults.slow():
             time.sleep(faults.slow_latency)
@@ -215,8 +222,9 @@ def observe_app(
 
 
 @contextmanager
-def observed_bookstore(scale: Any = None, seed: int = 0, *, variant: str = "optimised",
-                       **options: Any) -> Iterator[ObservedApp]:
+def observed_bookstore(
+    scale: Any = None, seed: int = 0, *, variant: str = "optimised", **options: Any
+) -> Iterator[ObservedApp]:
     """The bookstore of module 03 in a temporary database, observed (see :func:`observe_app`).
 
     ``scale`` defaults to ``Scale.small()``. The readiness check runs ``SELECT 1`` on the
@@ -229,6 +237,7 @@ def observed_bookstore(scale: Any = None, seed: int = 0, *, variant: str = "opti
     from course_lib.bookstore.app import create_app
 
     with temporary_bookstore(scale or Scale.small(), seed=seed) as store:
+
         def database() -> None:
             with store.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))

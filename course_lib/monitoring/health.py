@@ -57,9 +57,12 @@ class ReadinessReport:
     cached: bool = False
 
     def to_json(self, now: float) -> dict[str, Any]:
-        return {"status": "ready" if self.ok else "not ready", "cached": self.cached,
-                "age_seconds": round(now - self.checked_at, 3),
-                "dependencies": {name: asdict(result) for name, result in self.dependencies.items()}}
+        return {
+            "status": "ready" if self.ok else "not ready",
+            "cached": self.cached,
+            "age_seconds": round(now - self.checked_at, 3),
+            "dependencies": {name: asdict(result) for name, result in self.dependencies.items()},
+        }
 
 
 class HealthChecker:
@@ -81,8 +84,9 @@ class HealthChecker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checks = dict(checks)
-        self.timeouts = {name: (timeout.get(name, 1.0) if isinstance(timeout, Mapping) else timeout)
-                         for name in self.checks}
+        self.timeouts = {
+            name: (timeout.get(name, 1.0) if isinstance(timeout, Mapping) else timeout) for name in self.checks
+        }
         self.cache_seconds = cache_seconds
         self.clock = clock
         self.runs = 0

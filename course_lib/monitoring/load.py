@@ -28,8 +28,17 @@ import pandas as pd
 from course_lib.monitoring.metrics import parse_metrics
 from course_lib.monitoring.quantiles import histogram_quantile, parse_le
 
-__all__ = ["Phase", "run_load", "gc_pauses", "frozen_gc", "Scraper", "scraping", "golden_signals", "client_signals",
-           "plot_golden_signals"]
+__all__ = [
+    "Phase",
+    "run_load",
+    "gc_pauses",
+    "frozen_gc",
+    "Scraper",
+    "scraping",
+    "golden_signals",
+    "client_signals",
+    "plot_golden_signals",
+]
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,9 @@ def run_load(
             if not stop.is_set():
                 send(https[number], *item)
 
-    threads = [threading.Thread(target=open_client if rate else closed_client, args=(i,), daemon=True)
-               for i in range(clients)]
+    threads = [
+        threading.Thread(target=open_client if rate else closed_client, args=(i,), daemon=True) for i in range(clients)
+    ]
     arrivals = np.random.default_rng([seed, 10**6])
     next_arrival = t0
     try:
@@ -224,8 +234,9 @@ class Scraper:
         except httpx.HTTPError:
             self.errors += 1
             return
-        flat = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in parse_metrics(text) for s in family.samples}
+        flat = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value for family in parse_metrics(text) for s in family.samples
+        }
         self.samples.append((began, flat))
 
     def _run(self) -> None:
@@ -271,8 +282,14 @@ def _buckets(flat: dict, name: str) -> dict[float, float]:
     return out
 
 
-def golden_signals(scraper: Scraper, *, window: float = 1.0, origin: float | None = None, prefix: str = "http",
-                   quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> pd.DataFrame:
+def golden_signals(
+    scraper: Scraper,
+    *,
+    window: float = 1.0,
+    origin: float | None = None,
+    prefix: str = "http",
+    quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+) -> pd.DataFrame:
     """The four golden signals at each scrape, over the trailing ``window`` seconds.
 
     traffic: requests/s (``rate(http_requests_total[w])``); errors: share of 5xx responses;
@@ -294,22 +311,34 @@ def golden_signals(scraper: Scraper, *, window: float = 1.0, origin: float | Non
         t_then, then = scraper.samples[j]
         dt = t - t_then
         total = _total(now, f"{prefix}_requests_total") - _total(then, f"{prefix}_requests_total")
-        errors = (_total(now, f"{prefix}_requests_total", lambda lab: lab.get("status", "").startswith("5"))
-                  - _total(then, f"{prefix}_requests_total", lambda lab: lab.get("status", "").startswith("5")))
-        b_now, b_then = _buckets(now, f"{prefix}_request_duration_seconds"), _buckets(then, f"{prefix}_request_duration_seconds")
+        errors = _total(now, f"{prefix}_requests_total", lambda lab: lab.get("status", "").startswith("5")) - _total(
+            then, f"{prefix}_requests_total", lambda lab: lab.get("status", "").startswith("5")
+        )
+        b_now, b_then = (
+            _buckets(now, f"{prefix}_request_duration_seconds"),
+            _buckets(then, f"{prefix}_request_duration_seconds"),
+        )
         increase = {le: b_now[le] - b_then.get(le, 0.0) for le in b_now}
-        busy = (_total(now, f"{prefix}_request_duration_seconds_sum")
-                - _total(then, f"{prefix}_request_duration_seconds_sum")) / dt
-        row = {"t": t - origin, "traffic_rps": total / dt, "error_ratio": errors / total if total else np.nan,
-               "busy": busy, "in_progress": _total(now, f"{prefix}_requests_in_progress")}
+        busy = (
+            _total(now, f"{prefix}_request_duration_seconds_sum")
+            - _total(then, f"{prefix}_request_duration_seconds_sum")
+        ) / dt
+        row = {
+            "t": t - origin,
+            "traffic_rps": total / dt,
+            "error_ratio": errors / total if total else np.nan,
+            "busy": busy,
+            "in_progress": _total(now, f"{prefix}_requests_in_progress"),
+        }
         for q in quantiles:
             row[f"p{q * 100:g}_s"] = histogram_quantile(q, increase) if increase else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def client_signals(records: pd.DataFrame, *, window: float = 1.0, step: float = 0.25,
-                   quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> pd.DataFrame:
+def client_signals(
+    records: pd.DataFrame, *, window: float = 1.0, step: float = 0.25, quantiles: Sequence[float] = (0.5, 0.95, 0.99)
+) -> pd.DataFrame:
     """The same signals from the client's own records (:func:`run_load`), for comparison.
 
     Requests are placed at the time they finished; latency percentiles are exact (from the
@@ -320,8 +349,11 @@ def client_signals(records: pd.DataFrame, *, window: float = 1.0, step: float = 
     for t in np.arange(window, float(done.max()) + step, step):
         mask = (done > t - window) & (done <= t)
         chunk = records[mask]
-        row = {"t": t, "traffic_rps": len(chunk) / window,
-               "error_ratio": float((chunk["status"] >= 500).mean()) if len(chunk) else np.nan}
+        row = {
+            "t": t,
+            "traffic_rps": len(chunk) / window,
+            "error_ratio": float((chunk["status"] >= 500).mean()) if len(chunk) else np.nan,
+        }
         for q in quantiles:
             row[f"p{q * 100:g}_s"] = float(np.percentile(chunk["seconds"], q * 100)) if len(chunk) else np.nan
         rows.append(row)
@@ -337,9 +369,15 @@ PANELS = (
 )
 
 
-def plot_golden_signals(axes, server: pd.DataFrame, *, client: pd.DataFrame | None = None,
-                        phases: Sequence[tuple[str, float, float]] = (), source: str = "/metrics",
-                        pauses: Sequence[float] = ()) -> None:
+def plot_golden_signals(
+    axes,
+    server: pd.DataFrame,
+    *,
+    client: pd.DataFrame | None = None,
+    phases: Sequence[tuple[str, float, float]] = (),
+    source: str = "/metrics",
+    pauses: Sequence[float] = (),
+) -> None:
     """Draw the four golden signals on four axes, one panel each, phases shaded.
 
     ``server`` has the columns of :func:`golden_signals` (or the same figures read through
@@ -362,8 +400,14 @@ def plot_golden_signals(axes, server: pd.DataFrame, *, client: pd.DataFrame | No
             ax.set_yscale("log")
         else:
             if column == "busy" and "in_progress" in server:
-                ax.plot(server["t"], server["in_progress"], ".", color="grey", markersize=3,
-                        label="gauge at each scrape (snapshots)")
+                ax.plot(
+                    server["t"],
+                    server["in_progress"],
+                    ".",
+                    color="grey",
+                    markersize=3,
+                    label="gauge at each scrape (snapshots)",
+                )
             ax.plot(server["t"], server[column], color="C0", label=source)
             if client is not None and column in client and column != "error_ratio":
                 ax.plot(client["t"], client[column], color="C3", alpha=0.7, linestyle="--", label="client")

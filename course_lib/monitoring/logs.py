@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -110,8 +110,9 @@ class AccessLogMiddleware:
     carries the request id (and trace id) like every other line of the request.
     """
 
-    def __init__(self, app: Any, logger: logging.Logger | str = "course.access",
-                 *, excluded_paths: Any = ("/metrics",)) -> None:
+    def __init__(
+        self, app: Any, logger: logging.Logger | str = "course.access", *, excluded_paths: Any = ("/metrics",)
+    ) -> None:
         self.app = app
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.excluded_paths = frozenset(excluded_paths)
@@ -134,9 +135,17 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.logger.log(logging.WARNING if status >= 500 else logging.INFO, "request finished", extra={
-                "method": scope.get("method"), "route": route_template(scope), "path": scope.get("path"),
-                "status": status, "duration_ms": round((time.perf_counter() - start) * 1e3, 3)})
+            self.logger.log(
+                logging.WARNING if status >= 500 else logging.INFO,
+                "request finished",
+                extra={
+                    "method": scope.get("method"),
+                    "route": route_template(scope),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - start) * 1e3, 3),
+                },
+            )
 
 
 class RequestIdFilter(logging.Filter):
@@ -164,7 +173,7 @@ class JsonFormatter(logging.Formatter):
     def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
         """The fields of one log line, as a dict (what :meth:`format` serialises)."""
         line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -54,7 +54,22 @@ __all__ = [
 #: Bucket bounds (seconds) for request latency: dense between 5 ms and 1 s, with bounds at
 #: 0.1, 0.25 and 0.5 s so that common SLO thresholds are bucket bounds (see the lesson).
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
 )
 #: The ``route`` label of requests that match no route (404s for unknown paths).
 UNMATCHED_ROUTE = "<unmatched>"
@@ -72,7 +87,7 @@ def route_template(scope: dict[str, Any]) -> str:
     if not path:
         return UNMATCHED_ROUTE
     if "app_root_path" in scope:  # set by Starlette when a Mount matched
-        mount = scope.get("root_path", "")[len(scope["app_root_path"]):]
+        mount = scope.get("root_path", "")[len(scope["app_root_path"]) :]
         return mount + path
     return path
 
@@ -85,20 +100,31 @@ class RedMetrics:
     middleware :class:`RedMetricsMiddleware` calls it for every HTTP request.
     """
 
-    def __init__(self, registry: CollectorRegistry, *, namespace: str = "",
-                 buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, namespace: str = "", buckets: Sequence[float] = LATENCY_BUCKETS
+    ) -> None:
         self.registry = registry
         self.requests = Counter(
-            "http_requests", "HTTP requests handled, by method, route template and status code.",
-            ["method", "route", "status"], namespace=namespace, registry=registry,
+            "http_requests",
+            "HTTP requests handled, by method, route template and status code.",
+            ["method", "route", "status"],
+            namespace=namespace,
+            registry=registry,
         )
         self.duration = Histogram(
-            "http_request_duration_seconds", "Time from request received to response sent, in seconds.",
-            ["method", "route"], namespace=namespace, buckets=tuple(buckets), registry=registry,
+            "http_request_duration_seconds",
+            "Time from request received to response sent, in seconds.",
+            ["method", "route"],
+            namespace=namespace,
+            buckets=tuple(buckets),
+            registry=registry,
         )
         self.in_progress = Gauge(
-            "http_requests_in_progress", "HTTP requests being handled right now.",
-            ["method"], namespace=namespace, registry=registry,
+            "http_requests_in_progress",
+            "HTTP requests being handled right now.",
+            ["method"],
+            namespace=namespace,
+            registry=registry,
         )
 
     def observe(self, method: str, route: str, status: str, seconds: float) -> None:
@@ -164,15 +190,22 @@ def metrics_endpoint(registry: CollectorRegistry):
     return metrics
 
 
-def instrument_app(app: Any, registry: CollectorRegistry | None = None, *, path: str = "/metrics",
-                   namespace: str = "", buckets: Sequence[float] = LATENCY_BUCKETS) -> RedMetrics:
+def instrument_app(
+    app: Any,
+    registry: CollectorRegistry | None = None,
+    *,
+    path: str = "/metrics",
+    namespace: str = "",
+    buckets: Sequence[float] = LATENCY_BUCKETS,
+) -> RedMetrics:
     """Add :class:`RedMetricsMiddleware` and a ``/metrics`` endpoint to a FastAPI app.
 
     Returns the :class:`RedMetrics` (a fresh registry unless you pass one). Call it before
     the app serves its first request; Starlette refuses new middleware after that.
     """
-    metrics = RedMetrics(registry if registry is not None else CollectorRegistry(),
-                         namespace=namespace, buckets=buckets)
+    metrics = RedMetrics(
+        registry if registry is not None else CollectorRegistry(), namespace=namespace, buckets=buckets
+    )
     app.add_api_route(path, metrics_endpoint(metrics.registry), methods=["GET"], include_in_schema=False)
     app.add_middleware(RedMetricsMiddleware, metrics=metrics, excluded_paths=(path,))
     return metrics

@@ -37,8 +37,18 @@ import yaml
 
 from course_lib.monitoring.server import free_port
 
-__all__ = ["PrometheusAPI", "PrometheusError", "scrape_config", "run_prometheus", "RunningPrometheus",
-           "APP_PORT_ENV", "DEFAULT_APP_PORT", "lesson_app_port", "instance_selector", "range_signals"]
+__all__ = [
+    "PrometheusAPI",
+    "PrometheusError",
+    "scrape_config",
+    "run_prometheus",
+    "RunningPrometheus",
+    "APP_PORT_ENV",
+    "DEFAULT_APP_PORT",
+    "lesson_app_port",
+    "instance_selector",
+    "range_signals",
+]
 
 #: The variable naming the fixed port the lesson serves its app on when a real Prometheus is
 #: used, so that the server's configuration can name the target in advance.
@@ -116,8 +126,14 @@ class PrometheusAPI:
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """A range query: ``[{"metric": {labels}, "times": [...], "values": [...]}, ...]``."""
         data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
-        return [{"metric": r["metric"], "times": [float(t) for t, _ in r["values"]],
-                 "values": [float(v) for _, v in r["values"]]} for r in data["result"]]
+        return [
+            {
+                "metric": r["metric"],
+                "times": [float(t) for t, _ in r["values"]],
+                "values": [float(v) for _, v in r["values"]],
+            }
+            for r in data["result"]
+        ]
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "the condition") -> None:
         """Poll ``condition`` (twice a second) until it is true; raise after ``timeout`` seconds.
@@ -137,13 +153,15 @@ class PrometheusAPI:
             time.sleep(0.5)
 
 
-def scrape_config(targets: Sequence[str], *, job: str = "course-app", scrape_interval: str = "1s",
-                  rule_files: Sequence[str] = ()) -> str:
+def scrape_config(
+    targets: Sequence[str], *, job: str = "course-app", scrape_interval: str = "1s", rule_files: Sequence[str] = ()
+) -> str:
     """A ``prometheus.yml`` that scrapes ``targets`` (``"127.0.0.1:8000"``) every ``scrape_interval``."""
     config: dict[str, Any] = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [{"job_name": job, "scrape_interval": scrape_interval,
-                            "static_configs": [{"targets": list(targets)}]}],
+        "scrape_configs": [
+            {"job_name": job, "scrape_interval": scrape_interval, "static_configs": [{"targets": list(targets)}]}
+        ],
     }
     if rule_files:
         config["rule_files"] = list(rule_files)
@@ -186,9 +204,18 @@ def run_prometheus(
         (directory / "prometheus.yml").write_text(config)
         log = (directory / "prometheus.log").open("wb")
         process = subprocess.Popen(
-            [executable, f"--config.file={directory / 'prometheus.yml'}", f"--storage.tsdb.path={directory / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=directory,
+            [
+                executable,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=1h",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=directory,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -218,8 +245,7 @@ def _ready(url: str) -> bool:
         return False
 
 
-def range_signals(api: PrometheusAPI, queries: Mapping[str, str], start: float, end: float,
-                  step: float = 0.5) -> Any:
+def range_signals(api: PrometheusAPI, queries: Mapping[str, str], start: float, end: float, step: float = 0.5) -> Any:
     """Run each PromQL range query of ``queries`` (column name -> expression) over ``[start, end]``.
 
     Returns a pandas table with a column ``t`` (seconds from ``start``) and one column per

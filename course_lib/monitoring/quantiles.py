@@ -47,7 +47,6 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Union
 
 import numpy as np
 
@@ -64,7 +63,7 @@ INF = float("inf")
 
 #: Buckets as ``{le: cumulative count}`` (``le`` a number or a string such as ``"+Inf"``)
 #: or as a sequence of ``(le, cumulative count)`` pairs, in any order.
-Buckets = Union[Mapping[Union[str, float], float], Sequence[tuple[Union[str, float], float]]]
+Buckets = Mapping[str | float, float] | Sequence[tuple[str | float, float]]
 
 
 def parse_le(le: str | float) -> float:

@@ -54,8 +54,10 @@ def _check_loopback(host: str) -> None:
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        raise ValueError(f"host must be a loopback address such as 127.0.0.1, got {host!r}: "
-                         "the course never serves on a network interface")
+        raise ValueError(
+            f"host must be a loopback address such as 127.0.0.1, got {host!r}: "
+            "the course never serves on a network interface"
+        )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,8 +96,10 @@ def serve_in_thread(
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise RuntimeError(f"cannot listen on {host}:{port} ({error}); is another server using that port? "
-                           "Stop it, or pass port=0 for a free port") from error
+        raise RuntimeError(
+            f"cannot listen on {host}:{port} ({error}); is another server using that port? "
+            "Stop it, or pass port=0 for a free port"
+        ) from error
     config.setdefault("access_log", False)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="auto", **config))
     failure: list[BaseException] = []

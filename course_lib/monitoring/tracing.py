@@ -74,8 +74,9 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "GET")
-        with self.tracer.start_as_current_span(method, kind=SpanKind.SERVER,
-                                               record_exception=True, set_status_on_exception=True) as span:
+        with self.tracer.start_as_current_span(
+            method, kind=SpanKind.SERVER, record_exception=True, set_status_on_exception=True
+        ) as span:
             span.set_attribute("http.request.method", method)
             span.set_attribute("url.path", scope.get("path", ""))
 
@@ -113,18 +114,21 @@ def spans_table(spans: Iterable[ReadableSpan]) -> pd.DataFrame:
     rows = []
     for span in spans:
         context = span.get_span_context()
-        rows.append({
-            "trace_id": f"{context.trace_id:032x}",
-            "span_id": f"{context.span_id:016x}",
-            "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
-            "name": span.name,
-            "start_ns": span.start_time,
-            "end_ns": span.end_time,
-            "status": span.status.status_code.name,
-            "attributes": dict(span.attributes or {}),
-        })
-    table = pd.DataFrame(rows, columns=["trace_id", "span_id", "parent_id", "name", "start_ns", "end_ns",
-                                        "status", "attributes"])
+        rows.append(
+            {
+                "trace_id": f"{context.trace_id:032x}",
+                "span_id": f"{context.span_id:016x}",
+                "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+                "name": span.name,
+                "start_ns": span.start_time,
+                "end_ns": span.end_time,
+                "status": span.status.status_code.name,
+                "attributes": dict(span.attributes or {}),
+            }
+        )
+    table = pd.DataFrame(
+        rows, columns=["trace_id", "span_id", "parent_id", "name", "start_ns", "end_ns", "status", "attributes"]
+    )
     if table.empty:
         return table.assign(start_ms=[], end_ms=[], duration_ms=[], depth=[])
     first = table.groupby("trace_id")["start_ns"].transform("min")
@@ -140,12 +144,12 @@ def spans_table(spans: Iterable[ReadableSpan]) -> pd.DataFrame:
         return level
 
     table["depth"] = [depth(s) for s in table["span_id"]]
-    return (table.sort_values(["trace_id", "start_ns", "depth"]).drop(columns=["start_ns", "end_ns"])
-            .reset_index(drop=True))
+    return (
+        table.sort_values(["trace_id", "start_ns", "depth"]).drop(columns=["start_ns", "end_ns"]).reset_index(drop=True)
+    )
 
 
-def plot_span_waterfall(ax: Axes, table: pd.DataFrame, *, title: str | None = None,
-                        rows: int | None = None) -> Axes:
+def plot_span_waterfall(ax: Axes, table: pd.DataFrame, *, title: str | None = None, rows: int | None = None) -> Axes:
     """Draw the spans of one trace (rows of :func:`spans_table`) as a waterfall on ``ax``.
 
     One bar per span, in start order from top to bottom, indented by depth; the bar runs
@@ -161,10 +165,18 @@ def plot_span_waterfall(ax: Axes, table: pd.DataFrame, *, title: str | None = No
     for i, span in spans.iterrows():
         color = "tab:red" if span["status"] == "ERROR" else f"C{int(span['depth'])}"
         ax.barh(i, max(span["duration_ms"], total / 250), left=span["start_ms"], color=color, height=0.7)
-        ax.text(span["end_ms"] + total / 100, i, f"{span['duration_ms']:.1f} ms", va="center",
-                fontsize="xx-small" if many else "small")
-    ax.set_yticks(range(len(spans)), ["  " * int(d) + n for d, n in zip(spans["depth"], spans["name"])],
-                  fontsize="x-small" if many else "medium")
+        ax.text(
+            span["end_ms"] + total / 100,
+            i,
+            f"{span['duration_ms']:.1f} ms",
+            va="center",
+            fontsize="xx-small" if many else "small",
+        )
+    ax.set_yticks(
+        range(len(spans)),
+        ["  " * int(d) + n for d, n in zip(spans["depth"], spans["name"])],
+        fontsize="x-small" if many else "medium",
+    )
     ax.set_ylim((rows or len(spans)) - 0.5, -0.5)
     ax.set_xlim(0, total * 1.15)
     ax.set(xlabel="time since the request started (ms)", title=title or "Span waterfall of one request")

@@ -32,8 +32,13 @@ from course_lib.profiling.memory import peak_memory
 from course_lib.profiling.overhead import overhead_table, with_cprofile, with_line_profiler, with_pyinstrument
 from course_lib.profiling.processes import noisy_neighbours, py_spy_path, running_python, usable_cores
 from course_lib.profiling.recorder import TimingRecorder
-from course_lib.profiling.tables import (call_edges, collapsed_to_frame, profile_call, pyinstrument_to_frame,
-                                         stats_to_frame)
+from course_lib.profiling.tables import (
+    call_edges,
+    collapsed_to_frame,
+    profile_call,
+    pyinstrument_to_frame,
+    stats_to_frame,
+)
 
 __all__ = [
     "TimingRecorder",

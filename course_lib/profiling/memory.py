@@ -6,8 +6,6 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-
-
 __all__ = ["peak_memory"]
 
 

@@ -57,9 +57,14 @@ def with_pyinstrument(workload: Callable[[], Any], interval: float = 0.001) -> C
     return run
 
 
-def overhead_table(workload: Callable[[], Any], runners: Mapping[str, Callable[[], Any]], *,
-                   repeats: int = 10, warmup: int = 1,
-                   timer: Callable[[], float] = time.perf_counter) -> pd.DataFrame:
+def overhead_table(
+    workload: Callable[[], Any],
+    runners: Mapping[str, Callable[[], Any]],
+    *,
+    repeats: int = 10,
+    warmup: int = 1,
+    timer: Callable[[], float] = time.perf_counter,
+) -> pd.DataFrame:
     """What each runner (the workload under a profiler) costs compared with the bare workload.
 
     Each runner is measured against the bare ``workload`` with :func:`course_lib.measuring.harness.compare`
@@ -74,10 +79,14 @@ def overhead_table(workload: Callable[[], Any], runners: Mapping[str, Callable[[
     """
     rows = {}
     for name, run in runners.items():
-        comparison = compare(workload, run, repeats=repeats, warmup=warmup, timer=timer,
-                             names=("no profiler", name))
+        comparison = compare(workload, run, repeats=repeats, warmup=warmup, timer=timer, names=("no profiler", name))
         low, high = comparison.ratio_ci
-        rows[name] = {"bare_ms": comparison.baseline.median * 1e3, "profiled_ms": comparison.candidate.median * 1e3,
-                      "slowdown": 1 / comparison.ratio, "slowdown_low": 1 / high, "slowdown_high": 1 / low,
-                      "min_slowdown": comparison.candidate.min / comparison.baseline.min}
+        rows[name] = {
+            "bare_ms": comparison.baseline.median * 1e3,
+            "profiled_ms": comparison.candidate.median * 1e3,
+            "slowdown": 1 / comparison.ratio,
+            "slowdown_low": 1 / high,
+            "slowdown_high": 1 / low,
+            "min_slowdown": comparison.candidate.min / comparison.baseline.min,
+        }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("profiler")

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 from course_lib.environment import environment_report
 
 __all__ = ["noisy_neighbours", "usable_cores", "py_spy_path", "running_python"]
@@ -24,8 +23,10 @@ def usable_cores() -> int:
 
 
 #: What each busy neighbour runs: say so, then spin until its parent is gone or 60 s have passed.
-_SPIN = ("import os, time\nparent, end = os.getppid(), time.monotonic() + 60\nprint('ready', flush=True)\n"
-         "while os.getppid() == parent and time.monotonic() < end:\n    pass\n")
+_SPIN = (
+    "import os, time\nparent, end = os.getppid(), time.monotonic() + 60\nprint('ready', flush=True)\n"
+    "while os.getppid() == parent and time.monotonic() < end:\n    pass\n"
+)
 
 
 def _start_python(code: str) -> subprocess.Popen:
@@ -43,8 +44,10 @@ def _wait_until_ready(process: subprocess.Popen, ready: str, timeout: float) -> 
     if line.strip() != ready:
         process.kill()
         _, err = process.communicate()
-        raise RuntimeError(f"the Python process printed {line.strip()!r} instead of {ready!r}; "
-                           f"its error output ends with: {err[-500:]}")
+        raise RuntimeError(
+            f"the Python process printed {line.strip()!r} instead of {ready!r}; "
+            f"its error output ends with: {err[-500:]}"
+        )
 
 
 def _end(processes: list[subprocess.Popen]) -> None:

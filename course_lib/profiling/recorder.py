@@ -115,8 +115,15 @@ class TimingRecorder:
         for name, kept in snapshot.items():
             ms = np.array(kept, dtype=float) * 1e3
             pct = percentiles(ms, (50, 95, 99))
-            rows[name] = {"calls": self._calls[name], "total_ms": ms.sum(), "mean_ms": ms.mean(),
-                          "p50_ms": pct["p50"], "p95_ms": pct["p95"], "p99_ms": pct["p99"], "max_ms": ms.max()}
+            rows[name] = {
+                "calls": self._calls[name],
+                "total_ms": ms.sum(),
+                "mean_ms": ms.mean(),
+                "p50_ms": pct["p50"],
+                "p95_ms": pct["p95"],
+                "p99_ms": pct["p99"],
+                "max_ms": ms.max(),
+            }
         columns = ["calls", "total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
         return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("name")
 

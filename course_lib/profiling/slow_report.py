@@ -39,14 +39,82 @@ __all__ = [
 
 Row = dict[str, Any]
 
-_ADJECTIVES = ("Silent", "Hidden", "Last", "Broken", "Golden", "Distant", "Quiet", "Burning",
-               "Frozen", "Lost", "Secret", "Wild", "Hollow", "Final", "Northern", "Paper")
-_NOUNS = ("River", "Garden", "Empire", "Letter", "Harbour", "Engine", "Orchard", "Signal",
-          "Mountain", "Library", "Winter", "Compass", "Lantern", "Archive", "Island", "Bridge")
-_FIRST = ("Ana", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jonas",
-          "Kemi", "Luis", "Maya", "Nils", "Olga", "Priya", "Quentin", "Rosa", "Sami", "Tara")
-_LAST = ("Alvarez", "Brandt", "Chen", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-         "Ivanova", "Jensen", "Kowalski", "Lopez", "Moreau", "Novak", "Okafor", "Petrov")
+_ADJECTIVES = (
+    "Silent",
+    "Hidden",
+    "Last",
+    "Broken",
+    "Golden",
+    "Distant",
+    "Quiet",
+    "Burning",
+    "Frozen",
+    "Lost",
+    "Secret",
+    "Wild",
+    "Hollow",
+    "Final",
+    "Northern",
+    "Paper",
+)
+_NOUNS = (
+    "River",
+    "Garden",
+    "Empire",
+    "Letter",
+    "Harbour",
+    "Engine",
+    "Orchard",
+    "Signal",
+    "Mountain",
+    "Library",
+    "Winter",
+    "Compass",
+    "Lantern",
+    "Archive",
+    "Island",
+    "Bridge",
+)
+_FIRST = (
+    "Ana",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Iris",
+    "Jonas",
+    "Kemi",
+    "Luis",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sami",
+    "Tara",
+)
+_LAST = (
+    "Alvarez",
+    "Brandt",
+    "Chen",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
+)
 _GENRES = ("fiction", "mystery", "history", "science", "poetry", "travel", "cooking", "children")
 
 
@@ -83,27 +151,43 @@ def make_bookstore(n_books: int = 400, n_orders: int = 1500, seed: int = 0) -> B
     if n_books < 1 or n_orders < 0:
         raise ValueError(f"need n_books >= 1 and n_orders >= 0, got n_books={n_books}, n_orders={n_orders}")
     rng = random.Random(seed)
-    authors = [{"id": i + 1, "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"}
-               for i in range(max(1, n_books // 4))]
+    authors = [{"id": i + 1, "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"} for i in range(max(1, n_books // 4))]
     ids = rng.sample(range(10_000, 10_000 + 20 * n_books), n_books)  # scattered, unordered keys
-    books = [{"id": book_id,
-              "title": f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}" + (f" {n}" if (n := rng.randrange(4)) else ""),
-              "author_id": rng.choice(authors)["id"],
-              "genre": rng.choice(_GENRES),
-              "year": rng.randint(1950, 2024),
-              "price_cents": rng.randrange(499, 4999, 50)} for book_id in ids]
+    books = [
+        {
+            "id": book_id,
+            "title": f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+            + (f" {n}" if (n := rng.randrange(4)) else ""),
+            "author_id": rng.choice(authors)["id"],
+            "genre": rng.choice(_GENRES),
+            "year": rng.randint(1950, 2024),
+            "price_cents": rng.randrange(499, 4999, 50),
+        }
+        for book_id in ids
+    ]
     weights = [1 / (rank + 1) for rank in range(n_books)]  # Zipf-like popularity ...
     rng.shuffle(weights)  # ... unrelated to a book's position in the list
-    orders = [{"id": i + 1,
-               "customer_id": rng.randrange(1, 1 + max(1, n_orders // 3)),
-               "day": rng.randrange(365),
-               "discount_pct": rng.choice((0, 0, 0, 5, 10, 15)),
-               "lines": [{"book_id": book["id"], "quantity": rng.choice((1, 1, 1, 2, 3))}
-                         for book in rng.choices(books, weights, k=rng.randint(1, 5))]}
-              for i in range(n_orders)]
-    reviews = [{"book_id": rng.choice(books)["id"], "stars": rng.choice((1, 2, 3, 4, 4, 5, 5)),
-                "text": " ".join(rng.choices(_NOUNS + _ADJECTIVES, k=rng.randint(3, 12))).lower()}
-               for _ in range(2 * n_books)]
+    orders = [
+        {
+            "id": i + 1,
+            "customer_id": rng.randrange(1, 1 + max(1, n_orders // 3)),
+            "day": rng.randrange(365),
+            "discount_pct": rng.choice((0, 0, 0, 5, 10, 15)),
+            "lines": [
+                {"book_id": book["id"], "quantity": rng.choice((1, 1, 1, 2, 3))}
+                for book in rng.choices(books, weights, k=rng.randint(1, 5))
+            ],
+        }
+        for i in range(n_orders)
+    ]
+    reviews = [
+        {
+            "book_id": rng.choice(books)["id"],
+            "stars": rng.choice((1, 2, 3, 4, 4, 5, 5)),
+            "text": " ".join(rng.choices(_NOUNS + _ADJECTIVES, k=rng.randint(3, 12))).lower(),
+        }
+        for _ in range(2 * n_books)
+    ]
     return Bookstore(authors, books, orders, reviews)
 
 
@@ -155,8 +239,16 @@ def bestseller_report(store: Bookstore, top: int = 10) -> list[Row]:
     rows = []
     for book_id, (copies, revenue) in sales.items():
         book = find_book(store.books, book_id)
-        rows.append({"book_id": book_id, "title": book["title"], "author": names[book["author_id"]],
-                     "copies": copies, "revenue_cents": revenue, "stars": ratings.get(book_id)})
+        rows.append(
+            {
+                "book_id": book_id,
+                "title": book["title"],
+                "author": names[book["author_id"]],
+                "copies": copies,
+                "revenue_cents": revenue,
+                "stars": ratings.get(book_id),
+            }
+        )
     rows.sort(key=lambda row: (-row["revenue_cents"], -row["copies"], row["book_id"]))
     return [{"rank": rank, **row} for rank, row in enumerate(rows[:top], start=1)]
 
@@ -192,9 +284,12 @@ class ReportService:
             return self._cache[key]
         book = self._books[int(request["path"].rsplit("/", 1)[1])]
         reviews = self._reviews.get(book["id"], [])
-        payload = {**book, "author": self._authors[book["author_id"]],
-                   "reviews": [{"stars": r["stars"], "text": r["text"]} for r in reviews[-20:]],
-                   "request_id": request["request_id"]}
+        payload = {
+            **book,
+            "author": self._authors[book["author_id"]],
+            "reviews": [{"stars": r["stars"], "text": r["text"]} for r in reviews[-20:]],
+            "request_id": request["request_id"],
+        }
         body = json.dumps(payload, indent=2).encode("utf-8")
         self._cache[key] = body
         return body

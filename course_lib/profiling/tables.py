@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-
 __all__ = ["profile_call", "stats_to_frame", "call_edges", "collapsed_to_frame", "pyinstrument_to_frame"]
 
 
@@ -45,11 +44,21 @@ def stats_to_frame(stats: pstats.Stats | cProfile.Profile) -> pd.DataFrame:
     called), ``tottime_per_call`` and ``cumtime_per_call``, and ``filename``.
     """
     raw = _as_stats(stats).stats  # {(file, line, name): (primitive, total, tottime, cumtime, callers)}
-    rows = [{"function": name, "location": _where(filename, lineno), "ncalls": total, "primitive_calls": primitive,
-             "tottime": tottime, "cumtime": cumtime, "filename": filename}
-            for (filename, lineno, name), (primitive, total, tottime, cumtime, _) in raw.items()]
-    frame = pd.DataFrame(rows, columns=["function", "location", "ncalls", "primitive_calls", "tottime", "cumtime",
-                                        "filename"])
+    rows = [
+        {
+            "function": name,
+            "location": _where(filename, lineno),
+            "ncalls": total,
+            "primitive_calls": primitive,
+            "tottime": tottime,
+            "cumtime": cumtime,
+            "filename": filename,
+        }
+        for (filename, lineno, name), (primitive, total, tottime, cumtime, _) in raw.items()
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["function", "location", "ncalls", "primitive_calls", "tottime", "cumtime", "filename"]
+    )
     frame.insert(5, "tottime_per_call", frame["tottime"] / frame["ncalls"].clip(lower=1))
     frame.insert(7, "cumtime_per_call", frame["cumtime"] / frame["primitive_calls"].clip(lower=1))
     return frame.sort_values("tottime", ascending=False, ignore_index=True)

@@ -48,7 +48,9 @@ def assemble(submission: nbformat.NotebookNode, template: nbformat.NotebookNode)
             continue
         insert_at = _anchor_position(cells, template.cells[:position], test_keys)
         # after what the student added below the anchor, and after tests restored there already
-        while insert_at < len(cells) and (id(cells[insert_at]) in restored or _key(cells[insert_at]) not in template_keys):
+        while insert_at < len(cells) and (
+            id(cells[insert_at]) in restored or _key(cells[insert_at]) not in template_keys
+        ):
             insert_at += 1
         fresh = copy.deepcopy(test)
         cells.insert(insert_at, fresh)

@@ -23,19 +23,29 @@ from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
 
 
-def grade_class(submissions: Path, assignment: Assignment, out: Path, limits: Limits = Limits(),
-                jobs: int | None = None, progress=print) -> list[SubmissionResult]:
+def grade_class(
+    submissions: Path,
+    assignment: Assignment,
+    out: Path,
+    limits: Limits = Limits(),
+    jobs: int | None = None,
+    progress=print,
+) -> list[SubmissionResult]:
     """Grade every student folder in ``submissions`` for ``assignment``; write the reports."""
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     results = []
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits): s
-                   for s in students}
+        futures = {
+            pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits): s
+            for s in students
+        }
         for done, future in enumerate(as_completed(futures), 1):
             result = future.result()
             results.append(result)
-            progress(f"[{done}/{len(students)}] {result.student}: {result.total:g}/"
-                     f"{assignment.rubric.autograded_total:g} ({result.status})")
+            progress(
+                f"[{done}/{len(students)}] {result.student}: {result.total:g}/"
+                f"{assignment.rubric.autograded_total:g} ({result.status})"
+            )
     write_reports(results, assignment, out / assignment.name)
     return sorted(results, key=lambda r: r.student)
 
@@ -46,19 +56,29 @@ def _assignments_in(submissions: Path, solutions: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="course-grade", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="course-grade", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
-    parser.add_argument("--assignment", action="append", metavar="NN_name",
-                        help="grade only this exercise (repeatable); default: every exercise handed in")
-    parser.add_argument("--course", type=Path, default=Path.cwd(),
-                        help="course folder holding solutions/ and rubrics/ (default: current folder)")
+    parser.add_argument(
+        "--assignment",
+        action="append",
+        metavar="NN_name",
+        help="grade only this exercise (repeatable); default: every exercise handed in",
+    )
+    parser.add_argument(
+        "--course",
+        type=Path,
+        default=Path.cwd(),
+        help="course folder holding solutions/ and rubrics/ (default: current folder)",
+    )
     parser.add_argument("--out", type=Path, default=Path("grading"), help="where to write (default: grading/)")
     parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
     parser.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout, help="seconds per cell")
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory cap per submission")
-    parser.add_argument("--submission-timeout", type=int, default=Limits.submission_timeout,
-                        help="seconds for one whole notebook")
+    parser.add_argument(
+        "--submission-timeout", type=int, default=Limits.submission_timeout, help="seconds for one whole notebook"
+    )
     args = parser.parse_args(argv)
 
     if not args.submissions.is_dir():
@@ -76,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as error:
             parser.error(str(error))
         print(f"Grading {name} ...", file=sys.stderr)
-        grade_class(args.submissions, assignment, args.out, limits, args.jobs,
-                    progress=lambda line: print(line, file=sys.stderr))
+        grade_class(
+            args.submissions,
+            assignment,
+            args.out,
+            limits,
+            args.jobs,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
         print(f"Wrote {args.out / name}/grades.csv, feedback/ and summary.md", file=sys.stderr)
     return 0

@@ -41,8 +41,12 @@ def strip_ansi(text: str) -> str:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--grading-results", metavar="PATH", default=None,
-                     help="write each graded cell's result, by grade id, to this JSON file")
+    parser.addoption(
+        "--grading-results",
+        metavar="PATH",
+        default=None,
+        help="write each graded cell's result, by grade id, to this JSON file",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,8 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 msg = self.get_message(stream="shell", timeout=wait)
             except Empty:
                 if not self.km.is_alive():
-                    raise KernelDied("The kernel died while running this cell (os._exit, a crash, or "
-                                     "the memory cap). Every later cell fails too.") from None
+                    raise KernelDied(
+                        "The kernel died while running this cell (os._exit, a crash, or "
+                        "the memory cap). Every later cell fails too."
+                    ) from None
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
                 continue
@@ -77,9 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
         original_runtest(self)
         reply = self.parent.kernel.last_reply or {}
         if reply.get("status") == "error":
-            raise NbCellError(self.cell_num, (
-                f"The cell raised {reply.get('ename')}: {reply.get('evalue')}. (Its traceback was not "
-                "shown, perhaps because an earlier cell changed how errors are displayed.)"), self.cell.source)
+            raise NbCellError(
+                self.cell_num,
+                (
+                    f"The cell raised {reply.get('ename')}: {reply.get('evalue')}. (Its traceback was not "
+                    "shown, perhaps because an earlier cell changed how errors are displayed.)"
+                ),
+                self.cell.source,
+            )
 
     RunningKernel.await_reply = await_reply
     IPyNbCell.setup = setup
@@ -105,13 +116,15 @@ class ResultRecorder:
         if call.when != "call" and not failed_setup:
             return
         nbgrader = item.cell.metadata.get("nbgrader", {}) if hasattr(item, "cell") else {}
-        self.results.append({
-            "cell": getattr(item, "cell_num", None),
-            "grade_id": nbgrader.get("grade_id"),
-            "outcome": "passed" if report.passed else ("skipped" if report.skipped else "failed"),
-            "message": "" if report.passed else strip_ansi(report.longreprtext)[-4000:],
-            "seconds": round(call.duration, 3),
-        })
+        self.results.append(
+            {
+                "cell": getattr(item, "cell_num", None),
+                "grade_id": nbgrader.get("grade_id"),
+                "outcome": "passed" if report.passed else ("skipped" if report.skipped else "failed"),
+                "message": "" if report.passed else strip_ansi(report.longreprtext)[-4000:],
+                "seconds": round(call.duration, 3),
+            }
+        )
         self._write()
 
     def _write(self) -> None:

@@ -39,8 +39,16 @@ def write_csv(results: list[SubmissionResult], assignment: Assignment, path: Pat
         writer.writerow(["student", *auto, "autograded_total", "autograded_max", *manual, "status"])
         maximum = assignment.rubric.autograded_total
         for r in results:
-            writer.writerow([r.student, *(_number(r.cells[g].points) for g in auto), _number(r.total),
-                             _number(maximum), *([""] * len(manual)), r.status])
+            writer.writerow(
+                [
+                    r.student,
+                    *(_number(r.cells[g].points) for g in auto),
+                    _number(r.total),
+                    _number(maximum),
+                    *([""] * len(manual)),
+                    r.status,
+                ]
+            )
 
 
 def _number(value: float) -> str:
@@ -49,17 +57,27 @@ def _number(value: float) -> str:
 
 def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
     maximum = assignment.rubric.autograded_total
-    lines = [f"# Feedback: {assignment.name}", "", f"Student: {result.student}  ",
-             f"Status: {result.status}  ", f"Automatically graded points: {result.total:g} / {maximum:g}", "",
-             "| check | result | points |", "|---|---|---|"]
+    lines = [
+        f"# Feedback: {assignment.name}",
+        "",
+        f"Student: {result.student}  ",
+        f"Status: {result.status}  ",
+        f"Automatically graded points: {result.total:g} / {maximum:g}",
+        "",
+        "| check | result | points |",
+        "|---|---|---|",
+    ]
     for cell in result.cells.values():
         lines.append(f"| {cell.grade_id} | {cell.outcome} | {cell.points:g} / {cell.max_points:g} |")
     failed = [cell for cell in result.cells.values() if cell.outcome != "passed"]
     if failed:
         lines += ["", "## What did not pass, and why", ""]
         for cell in failed:
-            why = cell.message or ("The check did not run (the notebook stopped before it)."
-                                   if cell.outcome == "not run" else "No details.")
+            why = cell.message or (
+                "The check did not run (the notebook stopped before it)."
+                if cell.outcome == "not run"
+                else "No details."
+            )
             lines += [f"### {cell.grade_id}", "", "```", why, "```", ""]
     if assignment.rubric.manual:
         lines += ["", "## Written answers (graded by your instructor)", ""]
@@ -76,13 +94,18 @@ def write_summary(results: list[SubmissionResult], assignment: Assignment, out: 
     maximum = assignment.rubric.autograded_total
     graded = [r for r in results if r.status.startswith("graded")]
     scores = [r.total for r in graded]
-    rates = {g: (sum(r.cells[g].outcome == "passed" for r in graded) / len(graded) if graded else 0.0)
-             for g in assignment.rubric.autograded_points}
+    rates = {
+        g: (sum(r.cells[g].outcome == "passed" for r in graded) / len(graded) if graded else 0.0)
+        for g in assignment.rubric.autograded_points
+    }
     lines = [f"# Class summary: {assignment.name}", "", f"Submissions: {len(results)}; graded: {len(graded)}", ""]
     if scores:
         ordered = sorted(scores)
-        lines += [f"Autograded score (out of {maximum:g}): mean {sum(scores) / len(scores):.1f}, "
-                  f"median {ordered[len(ordered) // 2]:g}, min {ordered[0]:g}, max {ordered[-1]:g}", ""]
+        lines += [
+            f"Autograded score (out of {maximum:g}): mean {sum(scores) / len(scores):.1f}, "
+            f"median {ordered[len(ordered) // 2]:g}, min {ordered[0]:g}, max {ordered[-1]:g}",
+            "",
+        ]
     lines += ["| check | points | pass rate |", "|---|---|---|"]
     lines += [f"| {g} | {assignment.rubric.autograded_points[g]:g} | {rate:.0%} |" for g, rate in rates.items()]
     problems = [r for r in results if r.status != "graded"]
@@ -97,8 +120,11 @@ def write_summary(results: list[SubmissionResult], assignment: Assignment, out: 
 def _plot_summary(scores: list[float], maximum: float, rates: dict[str, float], name: str, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     left.hist(scores, bins=min(20, max(5, int(maximum) + 1)), range=(0, maximum), color="tab:blue", edgecolor="white")
-    left.set(xlabel=f"autograded points (out of {maximum:g})", ylabel="students",
-             title=f"{name}: score distribution ({len(scores)} graded)")
+    left.set(
+        xlabel=f"autograded points (out of {maximum:g})",
+        ylabel="students",
+        title=f"{name}: score distribution ({len(scores)} graded)",
+    )
     right.barh(list(rates), [100 * r for r in rates.values()], color="tab:green")
     right.set(xlabel="students who passed (%)", xlim=(0, 100), title="Pass rate per check")
     right.invert_yaxis()

@@ -32,9 +32,9 @@ HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 class Limits:
     """How much one submission may use. Defaults suit the course's small exercises."""
 
-    cell_timeout: int = 60          # seconds per cell
-    memory_mb: int = 2048           # address-space cap of the pytest process and its kernel
-    submission_timeout: int = 900   # seconds for the whole notebook, kernel start included
+    cell_timeout: int = 60  # seconds per cell
+    memory_mb: int = 2048  # address-space cap of the pytest process and its kernel
+    submission_timeout: int = 900  # seconds for the whole notebook, kernel start included
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Assignment:
     hidden: frozenset[str]  # grade ids of test cells whose canonical source holds hidden tests
 
     @classmethod
-    def load(cls, name: str, solutions: Path, rubrics: Path) -> "Assignment":
+    def load(cls, name: str, solutions: Path, rubrics: Path) -> Assignment:
         solution_path, rubric_path = solutions / f"{name}.ipynb", rubrics / f"{name}.yml"
         for path in (solution_path, rubric_path):
             if not path.exists():
@@ -60,17 +60,17 @@ class Assignment:
 @dataclass
 class CellResult:
     grade_id: str
-    outcome: str         # passed, failed, not run
+    outcome: str  # passed, failed, not run
     points: float
     max_points: float
-    message: str = ""    # plain words for the student; empty for hidden tests
+    message: str = ""  # plain words for the student; empty for hidden tests
 
 
 @dataclass
 class SubmissionResult:
     student: str
     assignment: str
-    status: str                                   # "graded", or why not / what went wrong
+    status: str  # "graded", or why not / what went wrong
     cells: dict[str, CellResult] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)  # written answers, by grade id
 
@@ -106,6 +106,7 @@ def _limit_resources(memory_mb: int):
         cap = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     return apply
 
 
@@ -118,15 +119,46 @@ def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], st
         results = workdir / "results.json"
         # Only nbval and the guard are loaded (no plugin autoload): faster, and no pytest-xdist to
         # split the notebook's cells across kernels. One submission, one pytest, one kernel.
-        command = [sys.executable, "-m", "pytest", "submission.ipynb", "-c", "pytest.ini", "--rootdir", tmp,
-                   "-p", "nbval.plugin", "-p", "course_tools.grading.nbval_guard", f"--grading-results={results}",
-                   "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={limits.cell_timeout}",
-                   "-p", "no:cacheprovider", "--color=no", "-q"]
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
-               "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=_limit_resources(limits.memory_mb))
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "submission.ipynb",
+            "-c",
+            "pytest.ini",
+            "--rootdir",
+            tmp,
+            "-p",
+            "nbval.plugin",
+            "-p",
+            "course_tools.grading.nbval_guard",
+            f"--grading-results={results}",
+            "--nbval-lax",
+            "--nbval-current-env",
+            f"--nbval-cell-timeout={limits.cell_timeout}",
+            "-p",
+            "no:cacheprovider",
+            "--color=no",
+            "-q",
+        ]
+        env = {
+            **os.environ,
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "MPLBACKEND": "Agg",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        process = subprocess.Popen(
+            command,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_limit_resources(limits.memory_mb),
+        )
         problem = None
         try:
             output, _ = process.communicate(timeout=limits.submission_timeout)
@@ -178,8 +210,9 @@ def _score(result: SubmissionResult, records: list[dict], assignment: Assignment
         cell.outcome = "passed" if record["outcome"] == "passed" else "failed"
         cell.points = cell.max_points if cell.outcome == "passed" else 0.0
         if cell.outcome == "failed":
-            cell.message = ("A hidden test failed." if cell.grade_id in assignment.hidden
-                            else _feedback_message(record["message"]))
+            cell.message = (
+                "A hidden test failed." if cell.grade_id in assignment.hidden else _feedback_message(record["message"])
+            )
 
 
 #: What happened in a cell (any cell, graded or not), in words for the status column.
@@ -193,8 +226,11 @@ _RUN_EVENTS = (
 
 def _run_notes(records: list[dict], limits: Limits) -> list[str]:
     found = {words for record in records for marker, words in _RUN_EVENTS if marker in record.get("message", "")}
-    return [words.format(cell_timeout=limits.cell_timeout, memory_mb=limits.memory_mb)
-            for _, words in _RUN_EVENTS if words in found]
+    return [
+        words.format(cell_timeout=limits.cell_timeout, memory_mb=limits.memory_mb)
+        for _, words in _RUN_EVENTS
+        if words in found
+    ]
 
 
 def _feedback_message(longrepr: str) -> str:
@@ -205,9 +241,13 @@ def _feedback_message(longrepr: str) -> str:
         longrepr = longrepr.split("Traceback:", 1)[1]
     elif "Input:" in longrepr:  # a timeout or kernel death: nbval's own words come first
         longrepr = longrepr.split("Input:", 1)[0]
-    lines = [line.rstrip() for line in longrepr.strip().splitlines()
-             if line.strip() and not set(line.strip()) <= {"-"}
-             and line.strip() not in ("Notebook cell execution failed", "pytest plugin exception:")]
+    lines = [
+        line.rstrip()
+        for line in longrepr.strip().splitlines()
+        if line.strip()
+        and not set(line.strip()) <= {"-"}
+        and line.strip() not in ("Notebook cell execution failed", "pytest plugin exception:")
+    ]
     lines = [re.sub(r"^(Cell \d+: |pytest plugin exception: )", "", line) for line in lines]
     return "\n".join(lines[-12:])
 
