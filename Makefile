@@ -3,6 +3,7 @@
 #   make test   install the course into .venv (if needed) and run the whole test suite
 #   make site   build the executed lessons into a static web site under build/site/ (after make test)
 #   make stress N=10   (maintainers) the notebook suite N times beside bursty CPU load, failures per cell
+#   make course-map   (maintainers) the lesson headers and README's course map, regenerated from the notebooks' metadata
 # With CI=true, `make lab` does not open a browser; nothing here waits for input.
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ LOAD ?= 1
 N ?= 10
 STRESS_ARGS ?=
 
-.PHONY: lab test install exercises site stress clean
+.PHONY: lab test install exercises course-map site stress clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -39,6 +40,9 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m course_tools.suite $(if $(filter 0,$(LOAD)),--no-load,) $(PYTEST_ARGS)
+
+course-map: $(STAMP)
+	$(BIN)/python -m course_tools.course_views
 
 site: $(STAMP)
 	$(BIN)/python -m course_tools.site $(SITE_ARGS)

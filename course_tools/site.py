@@ -5,13 +5,14 @@ From the repository root::
     make site                              # the same as: python -m course_tools.site
     python -m course_tools.site --execute    # first run lessons with no (or an out-of-date) executed copy
 
-The site follows the course map (module order; in each module the lesson, then its labs, then
-the exercise) and is written to ``build/site/`` (open ``build/site/index.html``). Nothing is
-executed by the site build: the lesson pages show the outputs of the notebooks as ``make test``
-ran them, from the copies it keeps under ``build/executed/notebooks/``. A lesson without an
-executed copy stops the build with a message saying what to run; one whose copy no longer
-matches its source cells (edited since) is shown as executed, with a warning. ``--execute`` runs
-those lessons here instead (one kernel each, in the lesson's folder; the copies are kept under
+The site follows the course map of ``course_lib.course_map`` (module order; in each module the
+lesson, then its labs, then the exercise; the index page shows the same table as README.md) and
+is written to ``build/site/`` (open ``build/site/index.html``). Nothing is executed by the site
+build: the lesson pages show the outputs of the notebooks as ``make test`` ran them, from the
+copies it keeps under ``build/executed/notebooks/``. A lesson without an executed copy stops the
+build with a message saying what to run; one whose copy no longer matches its source cells
+(edited since) is shown as executed, with a warning. ``--execute`` runs those lessons here
+instead (one kernel each, in the lesson's folder; the copies are kept under
 ``build/executed-site/`` for the next build). Exercise pages are the student notebooks of
 ``exercises/``, without outputs.
 
@@ -23,76 +24,21 @@ configuration of its own.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import yaml
 
+from course_lib.course_map import Module, course_map, course_table
+
 TITLE = "Performance engineering and monitoring of Python web back ends"
-
-#: The syllabus' modules, number -> title; the same map as in ``notebooks/00_start_here.ipynb``
-#: (tests/test_site.py checks the two agree).
-MODULES = {
-    "00": "Start here",
-    "01": "Performance fundamentals",
-    "02": "Profiling and benchmarking",
-    "03": "Database optimisation",
-    "04": "Caching",
-    "05": "Monitoring and APM",
-    "06": "Load testing and resilience",
-    "07": "Capstone: make a slow service meet its SLO",
-}
-
-_NOTEBOOK_NAME = re.compile(r"^(\d\d)_.+\.ipynb$")
 
 
 class SiteError(RuntimeError):
     """The site cannot be built; the message says why and what to do."""
-
-
-@dataclass
-class Module:
-    """One module of the course map, with the notebooks that exist for it."""
-
-    number: str
-    title: str
-    lessons: list[Path] = field(default_factory=list)  # the lesson first, then its labs
-    exercise: Path | None = None
-
-    @property
-    def caption(self) -> str:
-        return f"{self.number} {self.title}"
-
-
-def _is_lab(path: Path) -> bool:
-    return path.name[3:].startswith("lab_")
-
-
-def course_map(root: Path) -> list[Module]:
-    """The modules in syllabus order, built from ``notebooks/`` and ``exercises/`` under ``root``.
-
-    A notebook belongs to the module its two-digit prefix names (``02_lab_claims.ipynb`` is
-    module 02's lab). Modules the syllabus names appear even when no notebook exists yet;
-    a prefix the syllabus does not name becomes "Module NN".
-
-    >>> [m.caption for m in course_map(Path(__file__).resolve().parents[1])][:2]
-    ['00 Start here', '01 Performance fundamentals']
-    """
-    modules = {number: Module(number, title) for number, title in MODULES.items()}
-    for path in sorted((root / "notebooks").glob("*.ipynb")):
-        if match := _NOTEBOOK_NAME.match(path.name):
-            modules.setdefault(match[1], Module(match[1], f"Module {match[1]}")).lessons.append(path)
-    for path in sorted((root / "exercises").glob("*.ipynb")):
-        if (match := _NOTEBOOK_NAME.match(path.name)) and match[1] in modules:
-            modules[match[1]].exercise = modules[match[1]].exercise or path
-    for module in modules.values():
-        module.lessons.sort(key=lambda p: (_is_lab(p), p.name))
-    return [modules[number] for number in sorted(modules)]
 
 
 def _sources(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
@@ -183,31 +129,7 @@ def _toc(modules: list[Module]) -> dict:
     return {"format": "jb-book", "root": "index", "parts": parts}
 
 
-def _title(notebook: Path) -> str:
-    """The notebook's first level-1 heading, or its file name."""
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-    return notebook.stem
-
-
 def _index(modules: list[Module]) -> str:
-    def link(path: Path, folder: str) -> str:
-        return f"[{_title(path).replace('|', '/')}]({folder}/{path.name})"
-
-    rows = []
-    for module in modules:
-        lessons = "<br>".join(link(p, "notebooks") for p in module.lessons) or "*in preparation*"
-        exercise = (
-            link(module.exercise, "exercises")
-            if module.exercise and module.lessons
-            else "none"
-            if module.number == "00"
-            else "*in preparation*"
-        )
-        rows.append(f"| {module.caption} | {lessons} | {exercise} |")
     return "\n".join(
         [
             f"# {TITLE}",
@@ -221,9 +143,7 @@ def _index(modules: list[Module]) -> str:
             "",
             "## Course map",
             "",
-            "| module | lesson | exercise |",
-            "| --- | --- | --- |",
-            *rows,
+            course_table(modules),
             "",
         ]
     )
@@ -238,9 +158,9 @@ def write_book_source(root: Path, src: Path, modules: list[Module], executed: di
     (src / "exercises").mkdir()
     for module in modules:
         for lesson in module.lessons:
-            shutil.copyfile(executed[lesson], src / "notebooks" / lesson.name)
+            shutil.copyfile(executed[lesson.path], src / "notebooks" / lesson.name)
         if module.exercise and module.lessons:
-            shutil.copyfile(module.exercise, src / "exercises" / module.exercise.name)
+            shutil.copyfile(module.exercise.path, src / "exercises" / module.exercise.name)
     (src / "_config.yml").write_text(yaml.safe_dump(_config(), sort_keys=False))
     (src / "_toc.yml").write_text(yaml.safe_dump(_toc(modules), sort_keys=False))
     (src / "index.md").write_text(_index(modules))
@@ -260,7 +180,7 @@ def build_site(
     out = (out or root / "build" / "site").resolve()
     executed = (executed or root / "build" / "executed").resolve()
     modules = course_map(root)
-    lessons = [lesson for module in modules for lesson in module.lessons]
+    lessons = [lesson.path for module in modules for lesson in module.lessons]
     executed_here = root / "build" / "executed-site"  # where --execute keeps what it ran
     found, stale = executed_lessons(root, [executed, executed_here], lessons)
     missing = [lesson for lesson in lessons if lesson not in found]

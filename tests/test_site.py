@@ -6,7 +6,6 @@ executed copies under build/executed/ exist and are current."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import functools
 import re
@@ -18,7 +17,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_course_map import small_course, write_lesson
 
+from course_lib.course_map import MODULES
 from course_tools import site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def test_the_table_of_contents_links_every_lesson_in_course_map_order(built_site
 
 def test_the_index_lists_every_module(built_site):
     text = (built_site / "index.html").read_text(encoding="utf-8")
-    for number, title in site.MODULES.items():
+    for number, title in MODULES.items():
         assert f"{number} {title}".replace("&", "&amp;") in text
 
 
@@ -132,61 +133,32 @@ def test_the_book_config_does_not_execute_notebooks(built_site):
     assert config["execute"]["execute_notebooks"] == "off"
 
 
-def test_module_titles_match_the_start_here_map():
-    """course_tools.site keeps its own copy of the syllabus' module titles; the start-here notebook
-    has the other. They must agree."""
-    nb = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "MODULES = {" in cell.source:
-            tree = ast.parse(cell.source)
-            assign = next(
-                node
-                for node in tree.body
-                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MODULES"
-            )
-            assert ast.literal_eval(assign.value) == site.MODULES
-            return
-    pytest.fail("00_start_here.ipynb has no MODULES map any more; update this test")
-
-
-def test_lab_notebooks_belong_to_their_module_and_come_after_the_lesson(tmp_path):
-    for name in (
-        "notebooks/02_profiling.ipynb",
-        "notebooks/02_lab_claims.ipynb",
-        "notebooks/09_extra.ipynb",
-        "exercises/02_profiling.ipynb",
-        "notebooks/README.md",
-    ):
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text("{}")
-    modules = {m.number: m for m in site.course_map(tmp_path)}
-    assert [p.name for p in modules["02"].lessons] == ["02_profiling.ipynb", "02_lab_claims.ipynb"]
-    assert modules["02"].exercise.name == "02_profiling.ipynb"
-    assert modules["09"].title == "Module 09" and not modules["03"].lessons
-    toc = site._toc(list(modules.values()))
-    assert [part["caption"] for part in toc["parts"]] == ["02 Profiling and benchmarking", "09 Module 09"]
+def test_the_table_of_contents_puts_the_lab_after_the_lesson_and_the_exercise_last(tmp_path):
+    toc = site._toc(site.course_map(small_course(tmp_path)))
+    assert [part["caption"] for part in toc["parts"]] == ["02 Profiling and benchmarking"]
+    assert toc["parts"][0]["chapters"] == [
+        {"file": "notebooks/02_profiling"},
+        {"file": "notebooks/02_lab_claims"},
+        {"file": "exercises/02_profiling"},
+    ]
 
 
 def test_a_missing_executed_copy_stops_the_build_with_what_to_run(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    nbformat.write(
-        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), tmp_path / "notebooks" / "01_x.ipynb"
-    )
+    write_lesson(tmp_path / "notebooks" / "01_x.ipynb")
     with pytest.raises(site.SiteError, match="make test"):
         site.build_site(tmp_path, executed=tmp_path / "nothing")
 
 
 def test_execute_runs_what_has_no_copy_and_an_edited_lesson_is_shown_as_it_ran(tmp_path, capsys):
     lesson = tmp_path / "notebooks" / "01_x.ipynb"
-    lesson.parent.mkdir()
     cells = [nbformat.v4.new_markdown_cell("# 01 X"), nbformat.v4.new_code_cell("print(6 * 7)")]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), lesson)
+    write_lesson(lesson, cells)
     index = site.build_site(tmp_path, execute=True)
     page = (index.parent / "notebooks" / "01_x.html").read_text()
     assert "42" in page and (tmp_path / "build" / "executed-site" / "notebooks" / "01_x.ipynb").is_file()
 
     cells[1].source = "print(7 * 8)"
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), lesson)
+    write_lesson(lesson, cells)
     site.build_site(tmp_path)
     assert "01_x.ipynb changed since it was executed" in capsys.readouterr().err
     assert "42" in (index.parent / "notebooks" / "01_x.html").read_text()
