@@ -23,12 +23,15 @@ In the generated notebooks, locked cells are also marked ``editable: false`` and
 ``deletable: false`` (JupyterLab honours both), outputs and execution counts are cleared,
 and cell ids are kept: a grader matches graded cells by grade id and the others by id.
 
-Everything else in ``course_tools`` builds on this module; it imports none of them.
+:func:`validate_source` checks these rules on a whole solution notebook. Everything else in
+``course_tools`` builds on this module; it imports none of them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from nbformat import NotebookNode
@@ -49,6 +52,7 @@ __all__ = [
     "cell_points",
     "metadata_for",
     "cells_by_grade_id",
+    "validate_source",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -151,6 +155,187 @@ def metadata_for(role: Role, grade_id: str, points: float = 0) -> dict[str, Any]
 def cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
     """Every cell that has a grade id, keyed by it (no validation beyond that)."""
     return {gid: cell for cell in nb.cells if (gid := grade_id(cell)) is not None}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Names a place in a notebook for error messages."""
+
+    notebook: str
+    index: int
+    cell: NotebookNode
+
+    def __str__(self) -> str:
+        label = f"id {self.cell.get('id', '?')!r}"
+        if gid := grade_id(self.cell):
+            label += f", grade id {gid!r}"
+        return f"{self.notebook}, cell {self.index} ({label})"
+
+    def line(self, number: int) -> str:
+        return f"{self}, line {number}"
+
+
+def _cells(nb: NotebookNode, name: str) -> Iterator[tuple[_Where, NotebookNode]]:
+    for index, cell in enumerate(nb.cells):
+        yield _Where(name, index, cell), cell
+
+
+def validate_source(nb: NotebookNode, *, name: str = "notebook") -> None:
+    """Check the authoring rules of a solution notebook; raise :class:`AuthoringError` if broken.
+
+    Rules: cell ids present and unique; nbgrader metadata complete and consistent with one
+    of the three roles; grade ids unique and made of letters, digits, ``_`` and ``-``; test
+    and manual cells worth more than 0 points; markers balanced, alone on their line, and
+    only where they belong (solution markers in answer cells, hidden-test markers in test
+    cells); every answer cell has a solution block.
+    """
+    seen_ids: dict[str, int] = {}
+    seen_grade_ids: dict[str, int] = {}
+    for where, cell in _cells(nb, name):
+        cell_id = cell.get("id")
+        if not cell_id:
+            raise AuthoringError(
+                f"{where}: the cell has no id. Save the notebook with nbformat 4.5 or newer "
+                "(JupyterLab 4 does) so every cell has a stable id."
+            )
+        if cell_id in seen_ids:
+            raise AuthoringError(f"{where}: cell id {cell_id!r} is also used by cell {seen_ids[cell_id]}")
+        seen_ids[cell_id] = where.index
+
+        meta = _nbgrader(cell)
+        if meta is None:
+            _forbid_markers(where, cell, allowed=())
+            continue
+        _check_metadata(where, cell, meta)
+        gid = meta["grade_id"]
+        if gid in seen_grade_ids:
+            raise AuthoringError(
+                f"{where}: grade id {gid!r} is used twice (also by cell {seen_grade_ids[gid]}); "
+                "grade ids must be unique within a notebook"
+            )
+        seen_grade_ids[gid] = where.index
+
+        role = cell_role(cell)
+        if role is None:  # read-only
+            _forbid_markers(where, cell, allowed=())
+        elif role == "answer":
+            _forbid_markers(where, cell, allowed=(BEGIN_SOLUTION, END_SOLUTION))
+            _, blocks = _process_blocks(where, _source(cell), BEGIN_SOLUTION, END_SOLUTION, replace=_stub)
+            if blocks == 0:
+                raise AuthoringError(
+                    f"{where}: an answer cell needs at least one {BEGIN_SOLUTION} / {END_SOLUTION} "
+                    "block around the code the student writes"
+                )
+        elif role == "test":
+            _forbid_markers(where, cell, allowed=(BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS))
+            _process_blocks(where, _source(cell), BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS, replace=None)
+        else:  # manual
+            _forbid_markers(where, cell, allowed=())
+
+
+def _check_metadata(where: _Where, cell: NotebookNode, meta: dict[str, Any]) -> None:
+    missing = [key for key in ("grade_id", "grade", "solution", "locked", "points") if key not in meta]
+    if missing:
+        raise AuthoringError(f"{where}: nbgrader metadata lacks {', '.join(missing)}")
+    gid = meta["grade_id"]
+    if not isinstance(gid, str) or not _GRADE_ID.fullmatch(gid):
+        raise AuthoringError(f"{where}: grade_id {gid!r} must be a non-empty string of letters, digits, '_' and '-'")
+    if meta.get("task"):
+        raise AuthoringError(f"{where}: nbgrader 'task' cells are not supported; set task to false")
+    if meta.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise AuthoringError(f"{where}: schema_version must be {SCHEMA_VERSION}")
+    points = meta["points"]
+    if not _is_number(points) or points < 0:
+        raise AuthoringError(f"{where}: points must be a number >= 0, got {points!r}")
+
+    role = cell_role(cell)
+    if role is None and not meta["grade"] and not meta["solution"]:
+        if points:
+            raise AuthoringError(f"{where}: a read-only cell (neither grade nor solution) carries no points")
+        return  # nbgrader's read-only cell: copied unchanged, locked if it says so
+    if role is None:
+        raise AuthoringError(
+            f"{where}: a {cell.cell_type} cell with grade={meta['grade']!r}, solution={meta['solution']!r} "
+            "has no supported role. Use a code answer (solution, not grade), a code test "
+            "(grade, not solution, locked) or a markdown written answer (solution and grade)."
+        )
+    if role == "answer" and points:
+        raise AuthoringError(
+            f"{where}: an answer cell carries no points ({points!r} given); put the points on its test cells"
+        )
+    if role in ("test", "manual") and not points > 0:
+        raise AuthoringError(f"{where}: a graded {role} cell needs points > 0, got {points!r}")
+    if role == "test" and not meta["locked"]:
+        raise AuthoringError(f"{where}: a test cell must be locked (set locked to true)")
+
+
+def _marker_at(line: str) -> str | None:
+    """The marker that ``line`` contains, if any (whether or not it is alone on the line)."""
+    for marker in MARKERS:
+        if marker in line:
+            return marker
+    return None
+
+
+def _forbid_markers(where: _Where, cell: NotebookNode, *, allowed: Sequence[str]) -> None:
+    for number, line in enumerate(_source(cell).splitlines(), start=1):
+        marker = _marker_at(line)
+        if marker is None:
+            continue
+        if marker not in allowed:
+            role = cell_role(cell) or "ordinary"
+            hint = {
+                BEGIN_SOLUTION: "solution markers belong in answer cells",
+                END_SOLUTION: "solution markers belong in answer cells",
+                BEGIN_HIDDEN_TESTS: "hidden-test markers belong in test cells",
+                END_HIDDEN_TESTS: "hidden-test markers belong in test cells",
+            }[marker]
+            raise AuthoringError(f"{where.line(number)}: {marker!r} in a {role} {cell.cell_type} cell; {hint}")
+        if line.strip() != marker:
+            raise AuthoringError(f"{where.line(number)}: {marker!r} must be alone on its line, got {line.strip()!r}")
+
+
+def _stub(indent: str) -> list[str]:
+    return [indent + SOLUTION_STUB]
+
+
+def _process_blocks(
+    where: _Where, source: str, begin: str, end: str, *, replace: Callable[[str], list[str]] | None
+) -> tuple[str, int]:
+    """Replace each ``begin``/``end`` block of ``source``.
+
+    ``replace(indent) -> list[str]`` gives the lines that stand in for a block; ``None``
+    keeps the block's content and drops only the marker lines. Returns the new source and
+    the number of blocks.
+    """
+    out: list[str] = []
+    open_at: int | None = None
+    indent = ""
+    blocks = 0
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped == begin:
+            if open_at is not None:
+                raise AuthoringError(f"{where.line(number)}: {begin!r} inside the block opened on line {open_at}")
+            open_at, indent = number, line[: len(line) - len(line.lstrip())]
+            if replace is not None:
+                out.extend(replace(indent))
+        elif stripped == end:
+            if open_at is None:
+                raise AuthoringError(f"{where.line(number)}: {end!r} without a {begin!r} before it")
+            open_at = None
+            blocks += 1
+        elif open_at is None or replace is None:
+            out.append(line)
+    if open_at is not None:
+        raise AuthoringError(f"{where.line(open_at)}: {begin!r} is never closed by {end!r}")
+    return "\n".join(out), blocks
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def _is_number(value: object) -> bool:

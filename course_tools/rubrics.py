@@ -17,11 +17,17 @@ A rubric lives in ``rubrics/NN_name.yml`` next to the solution notebook
         levels:                                   # must include 0 and the full points;
           - {points: 4, descriptor: What a full answer does.}
           - {points: 0, descriptor: Missing or off topic.}
+    tasks:                                        # optional: the notebook's points table
+      - task: (a)                                 # how the notebook names the task
+        what: a percentile function               # one line, markdown allowed
+        grade_ids: [percentile_visible, percentile_hidden]
 
-Every key is required except ``total``; unknown keys are errors (they are usually typos).
-:func:`check_rubric_matches` compares a rubric with the nbgrader metadata of its notebook,
-and :meth:`Rubric.to_markdown` renders the table that ``course-exercises`` writes to
-``rubrics/NN_name.md``.
+Every key is required except ``total`` and ``tasks``; unknown keys are errors (they are
+usually typos). If ``tasks`` is given, every graded cell belongs to exactly one task, and a
+task is worth the points of its cells. :func:`check_rubric_matches` compares a rubric with
+the nbgrader metadata of its notebook; :meth:`Rubric.to_markdown` renders the table that
+``course-exercises`` writes to ``rubrics/NN_name.md``, and :meth:`Rubric.points_table` the
+table it writes into the notebook (:mod:`course_tools.points_table`).
 
 >>> rubric = parse_rubric({"notebook": "00_demo.ipynb", "title": "Demo",
 ...     "autograded": [{"grade_id": "a", "points": 2, "description": "a works"}], "manual": []})
@@ -46,6 +52,7 @@ __all__ = [
     "AutogradedItem",
     "Level",
     "ManualItem",
+    "Task",
     "Rubric",
     "load_rubric",
     "parse_rubric",
@@ -85,6 +92,15 @@ class ManualItem:
 
 
 @dataclass(frozen=True)
+class Task:
+    """A task of the notebook's points table: its name, what it asks, and its graded cells."""
+
+    task: str
+    what: str
+    grade_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Rubric:
     """The rubric of one exercise notebook."""
 
@@ -92,6 +108,7 @@ class Rubric:
     title: str
     autograded: tuple[AutogradedItem, ...]
     manual: tuple[ManualItem, ...]
+    tasks: tuple[Task, ...] = ()
 
     @property
     def autograded_points(self) -> dict[str, float]:
@@ -117,6 +134,30 @@ class Rubric:
     def total(self) -> float:
         """The most points the exercise can earn."""
         return sum(self.points.values())
+
+    def task_points(self, task: Task) -> float:
+        """The points ``task`` is worth: those of its graded cells."""
+        return sum(self.points[gid] for gid in task.grade_ids)
+
+    def points_table(self) -> str:
+        """The notebook's table of tasks and points (no trailing newline); empty without tasks.
+
+        >>> rubric = parse_rubric({"notebook": "00_demo.ipynb", "title": "Demo", "manual": [],
+        ...     "autograded": [{"grade_id": "a", "points": 2, "description": "a works"}],
+        ...     "tasks": [{"task": "(a)", "what": "write a", "grade_ids": ["a"]}]})
+        >>> print(rubric.points_table())
+        | Task | What | Points |
+        | --- | --- | ---: |
+        | (a) | write a | 2 |
+        | | **total** (2 checked automatically, 0 for written answers) | **2** |
+        """
+        if not self.tasks:
+            return ""
+        lines = ["| Task | What | Points |", "| --- | --- | ---: |"]
+        lines += [f"| {_cell(t.task)} | {_cell(t.what)} | {_num(self.task_points(t))} |" for t in self.tasks]
+        split = f"{_num(self.autograded_total)} checked automatically, {_num(sum(self.manual_points.values()))}"
+        lines.append(f"| | **total** ({split} for written answers) | **{_num(self.total)}** |")
+        return "\n".join(lines)
 
     def to_markdown(self) -> str:
         """A human-readable view: a table of the autograded tests and one per written answer."""
@@ -160,6 +201,7 @@ def _cell(text: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 _TOP_KEYS = {"notebook", "title", "autograded", "manual"}
+_TASK_KEYS = {"task", "what", "grade_ids"}
 _AUTO_KEYS = {"grade_id", "points", "description"}
 _MANUAL_KEYS = {"grade_id", "points", "criterion", "levels"}
 _LEVEL_KEYS = {"points", "descriptor"}
@@ -177,7 +219,7 @@ def load_rubric(path: Path | str) -> Rubric:
 
 def parse_rubric(data: Any, *, source: str = "rubric") -> Rubric:
     """Validate already-parsed rubric data (see the module docstring for the schema)."""
-    top = _mapping(data, _TOP_KEYS, {"total"}, where=source)
+    top = _mapping(data, _TOP_KEYS, {"total", "tasks"}, where=source)
     notebook = _text(top, "notebook", where=source)
     if not notebook.endswith(".ipynb") or "/" in notebook:
         raise RubricError(f"{source}: notebook must be a file name such as 01_name.ipynb, got {notebook!r}")
@@ -201,7 +243,8 @@ def parse_rubric(data: Any, *, source: str = "rubric") -> Rubric:
             raise RubricError(f"{source}: grade_id {gid!r} appears more than once")
         seen.add(gid)
 
-    rubric = Rubric(notebook=notebook, title=title, autograded=autograded, manual=manual)
+    tasks = _tasks(top, seen, source=source)
+    rubric = Rubric(notebook=notebook, title=title, autograded=autograded, manual=manual, tasks=tasks)
     if "total" in top:
         stated = top["total"]
         if not _is_number(stated) or abs(stated - rubric.total) > 1e-9:
@@ -210,6 +253,32 @@ def parse_rubric(data: Any, *, source: str = "rubric") -> Rubric:
                 "fix the total or the points"
             )
     return rubric
+
+
+def _tasks(top: Mapping[str, Any], graded: set[str], *, source: str) -> tuple[Task, ...]:
+    """The optional ``tasks``: each graded cell in exactly one task, the task names unique."""
+    if not top.get("tasks"):  # absent, or an empty list: the notebook has no points table
+        return ()
+    tasks, owner = [], {}
+    for where, entry in _entries(top, "tasks", _TASK_KEYS, source=source):
+        ids = entry["grade_ids"]
+        if not isinstance(ids, list) or not ids or not all(isinstance(gid, str) for gid in ids):
+            raise RubricError(f"{where}: grade_ids must be a non-empty list of grade ids, got {ids!r}")
+        task = Task(
+            task=_text(entry, "task", where=where), what=_text(entry, "what", where=where), grade_ids=tuple(ids)
+        )
+        if any(task.task == other.task for other in tasks):
+            raise RubricError(f"{where}: task {task.task!r} is listed twice")
+        for gid in ids:
+            if gid not in graded:
+                raise RubricError(f"{where}: grade id {gid!r} has no autograded or manual entry")
+            if gid in owner:
+                raise RubricError(f"{where}: grade id {gid!r} is already in task {owner[gid]!r}")
+            owner[gid] = task.task
+        tasks.append(task)
+    if missing := sorted(graded - owner.keys()):
+        raise RubricError(f"{source}: tasks: grade id(s) {', '.join(missing)} belong to no task; add them to one")
+    return tuple(tasks)
 
 
 def _manual_item(entry: Mapping[str, Any], *, where: str) -> ManualItem:
@@ -253,7 +322,7 @@ def _mapping(data: Any, required: set[str], optional: set[str], *, where: str) -
     return data
 
 
-def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: str):
+def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: str) -> list[tuple[str, Any]]:
     value = top[key]
     if value is None:
         return []
@@ -261,7 +330,7 @@ def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: st
         raise RubricError(f"{source}: {key} must be a list (use [] for none), got {type(value).__name__}")
     out = []
     for index, entry in enumerate(value):
-        label = entry.get("grade_id") if isinstance(entry, Mapping) else None
+        label = (entry.get("grade_id") or entry.get("task")) if isinstance(entry, Mapping) else None
         where = f"{source}: {key}[{index}]" + (f" ({label})" if label else "")
         out.append((where, _mapping(entry, required, set(), where=where)))
     return out

@@ -28,6 +28,8 @@ from course_tools.cells import (
     metadata_for,
 )
 from course_tools.notebook_files import notebook_to_text, read_notebook
+from course_tools.points_table import END_MARKER, begin_marker, fill_points_table
+from course_tools.rubrics import parse_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -522,6 +524,65 @@ def test_authoring_error_is_reported_not_raised(tmp_path: Path, capsys: pytest.C
     solution.write_text(solution.read_text().replace(END_SOLUTION, "# end removed", 1), encoding="utf-8")
     assert authoring.main(["--root", str(root)]) == 1
     assert "never closed" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the points table
+
+
+def test_a_changed_rubric_makes_check_fail_until_the_table_is_rewritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_course(tmp_path)
+    rubric = root / "rubrics" / "01_performance_fundamentals.yml"
+    solution = root / "solutions" / "01_performance_fundamentals.ipynb"
+    before = read_notebook(solution)
+    rubric.write_text(rubric.read_text().replace('what: "a percentile function"', 'what: "a percentile, from scratch"'))
+    assert authoring.main(["--root", str(root), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "the points table of solutions/01_performance_fundamentals.ipynb is out of date with "
+        "rubrics/01_performance_fundamentals.yml" in err
+    )
+    assert "exercises/01_performance_fundamentals.ipynb is out of date" in err
+
+    assert authoring.main(["--root", str(root)]) == 0
+    assert "wrote solutions/01_performance_fundamentals.ipynb" in capsys.readouterr().out
+    after = read_notebook(solution)
+    changed = [i for i, (old, new) in enumerate(zip(before.cells, after.cells, strict=True)) if old != new]
+    assert len(changed) == 1, "only the cell with the points table changes"
+    for notebook in (solution, root / "exercises" / solution.name):
+        assert "| (a) | a percentile, from scratch | 5 |" in read_notebook(notebook).cells[changed[0]].source
+    assert authoring.main(["--root", str(root), "--check"]) == 0
+
+
+def test_a_table_edited_by_hand_is_out_of_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = copy_course(tmp_path)
+    solution = root / "solutions" / "01_performance_fundamentals.ipynb"
+    solution.write_text(solution.read_text().replace("| **20** |", "| **21** |"), encoding="utf-8")
+    assert authoring.main(["--root", str(root), "--check"]) == 1
+    assert "the points table of solutions/01_performance_fundamentals.ipynb is out of date" in capsys.readouterr().err
+
+
+def table_problems(intro: str, tasks: bool = True) -> list[str]:
+    data = {
+        "notebook": "99_demo.ipynb",
+        "title": "Demo",
+        "autograded": [{"grade_id": "t", "points": 1, "description": "works"}],
+        "manual": [],
+    }
+    if tasks:
+        data["tasks"] = [{"task": "(a)", "what": "do it", "grade_ids": ["t"]}]
+    nb = notebook(new_markdown_cell(intro, id="intro"), graded_test("assert True", "t"))
+    return fill_points_table(nb, parse_rubric(data), rubric_file="99_demo.yml", name="solutions/99_demo.ipynb")[1]
+
+
+def test_points_table_problems_are_named() -> None:
+    begin, end = begin_marker("99_demo.yml"), END_MARKER
+    assert table_problems(f"{begin}\n{end}") == []
+    assert "lists tasks but no markdown cell has a points table" in table_problems("no table here")[0]
+    assert "has a points table but rubrics/99_demo.yml lists no tasks" in table_problems(f"{begin}\n{end}", False)[0]
+    assert "says rubrics/98_other.yml" in table_problems(f"{begin_marker('98_other.yml')}\n{end}")[0]
+    assert "has no '<!-- end of points table -->'" in table_problems(begin)[0]
 
 
 def test_module_runs_as_a_script() -> None:

@@ -298,3 +298,227 @@ def test_call_alone_passes_back_errors_output_and_nothing_else(capsys: pytest.Ca
         checks.call_alone(lambda: lambda: None)
     with pytest.raises(RuntimeError, match="without an answer"):
         checks.call_alone(os._exit, 3)
+
+
+# --------------------------------------------------------------------------- exercise 01: its data
+
+
+def test_the_latency_sample_is_seeded_and_has_a_slow_tail() -> None:
+    from course_lib.checks.fundamentals import checkout_latencies_ms
+
+    sample = checkout_latencies_ms()
+    assert np.array_equal(sample, checkout_latencies_ms()) and sample.size == 10_000
+    assert np.median(sample) < 60 and 0.01 < np.mean(sample > 200) < 0.05
+
+
+# --------------------------------------------------------------------------- exercise 03: references
+
+
+def _notebook_code(name: str, *cell_ids: str, **given: object) -> dict[str, object]:
+    """The names the solution's cells ``cell_ids`` define, run after its setup cell, with ``given`` set."""
+    from course_tools.notebook_files import read_notebook
+
+    cells = {cell.id: cell.source for cell in read_notebook(Path(__file__).parents[1] / "solutions" / name).cells}
+    namespace: dict[str, object] = dict(given)
+    for cell_id in ("setup", *cell_ids):
+        exec(cells[cell_id], namespace)
+    return namespace
+
+
+def test_the_database_references_are_the_notebooks_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_lib.checks import database
+
+    with database.exercise_bookstore() as store:
+        busiest = database.busiest_customer(store)
+        notebook = _notebook_code(
+            "03_database_optimization.ipynb", "naive-loaders", "offset-page", store=store, BUSY_CUSTOMER=busiest
+        )
+        with store.session() as session:
+            for country in ("GB", "JP", "US", "XX"):
+                expected = notebook["author_catalogue_naive"](session, country)
+                assert database.author_catalogue_reference(session, country) == expected
+            for customer in (busiest, 3, 10**6):
+                expected = notebook["order_summaries_naive"](session, customer)
+                assert database.order_summaries_reference(session, customer) == expected
+            for page in (0, 3, 19, 20):
+                assert database.catalogue_page_offset(session, page, 25) == notebook["catalogue_page_offset"](
+                    session, page
+                )
+    capsys.readouterr()
+
+
+def test_check_loader_counts_the_loaders_statements(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_lib.checks import database
+
+    with database.exercise_bookstore() as store:
+        reference = database.author_catalogue_reference
+        database.check_loader(reference, reference, store, "GB", budget=100)
+        assert "✓" in capsys.readouterr().out
+        message = str(failure(database.check_loader, reference, reference, store, "GB", budget=2))
+        assert "author_catalogue_reference(session, 'GB')" in message and "the budget is 2" in message
+
+
+# --------------------------------------------------------------------------- exercise 04: cache-aside, given
+
+
+def _aside(cache: bool = True, invalidate: bool = True) -> tuple:
+    import orjson
+
+    from course_lib.caching.bookstore import load_book, set_price
+
+    def get_book(shop, store, book_id):
+        raw = store.get(f"book:{book_id}") if cache else None
+        if raw is not None:
+            return orjson.loads(raw)
+        with shop.session() as session:
+            book = load_book(session, book_id)
+        store.set(f"book:{book_id}", orjson.dumps(book), ttl=300)
+        return book
+
+    def update_price(shop, store, book_id, price_cents):
+        with shop.session() as session:
+            set_price(session, book_id, price_cents)
+        if invalidate:
+            store.delete(f"book:{book_id}")
+
+    return get_book, update_price
+
+
+def test_check_cache_aside_gives_the_functions_a_shop_and_a_store_of_its_own() -> None:
+    from course_lib.checks.caching import check_cache_aside
+
+    script = [("read", 7), ("read", 7), ("write", 7, 2345), ("read", 7), ("read", 99_999)]
+    assert check_cache_aside(*_aside(), script, quiet=True) == {"reads": 4, "writes": 1, "read_statements": 3}
+    assert "stale read" in str(failure(check_cache_aside, *_aside(invalidate=False), script, quiet=True))
+    assert "should have come from the cache" in str(failure(check_cache_aside, *_aside(cache=False), script))
+
+    def stub(*args):
+        raise NotImplementedError
+
+    assert "not written yet" in str(failure(check_cache_aside, stub, stub, script))
+
+
+# --------------------------------------------------------------------------- exercise 05: monitoring
+
+
+def _instrument(app, registry, *, by_path: bool = False) -> None:
+    import time
+
+    from fastapi.responses import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+    requests = Counter("shop_http_requests_total", "requests", ["method", "route", "status"], registry=registry)
+    latency = Histogram("shop_http_request_duration_seconds", "latency", ["method", "route"], registry=registry)
+
+    @app.middleware("http")
+    async def red(request, call_next):
+        start, status = time.perf_counter(), "500"
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            route = request.url.path if by_path else getattr(request.scope.get("route"), "path", "<unmatched>")
+            requests.labels(request.method, route, status).inc()
+            latency.labels(request.method, route).observe(time.perf_counter() - start)
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def test_scrape_after_reads_what_the_instrumented_shop_recorded() -> None:
+    from course_lib.checks.monitoring import scrape_after
+
+    mix = [("GET", "/orders/1"), ("GET", "/orders/13"), ("GET", "/orders/2000"), ("POST", "/orders"), ("GET", "/x")]
+    scrape = scrape_after(_instrument, mix)
+    assert scrape.counts == {
+        ("GET", "/orders/{order_id}", "200"): 1,
+        ("GET", "/orders/{order_id}", "500"): 1,
+        ("GET", "/orders/{order_id}", "404"): 1,
+        ("POST", "/orders", "201"): 1,
+        ("GET", "<unmatched>", "404"): 1,
+    }
+    assert scrape.observed == {("GET", "/orders/{order_id}"): 3, ("POST", "/orders"): 1, ("GET", "<unmatched>"): 1}
+    assert "0.25" in scrape.bounds and "+Inf" in scrape.bounds
+    by_path = scrape_after(lambda app, registry: _instrument(app, registry, by_path=True), mix[:1]).counts
+    assert by_path == {("GET", "/orders/1", "200"): 1}
+    assert "`not_written` is not written yet" in str(failure(scrape_after, not_written, mix))
+    assert "GET /metrics answers 200 (it answered 404)" in str(failure(scrape_after, lambda app, registry: None, mix))
+
+
+def test_check_alert_catches_misses_false_alarms_and_wrong_shapes(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_lib.checks.monitoring import check_alert, incident_month, quiet_month
+    from course_lib.monitoring import alerts
+
+    def workbook(requests, errors, slo):
+        return alerts.multiwindow_burn_rate_alert(requests, errors, slo=slo)
+
+    def static(requests, errors, slo):  # pages on every blip
+        return alerts.static_threshold_alert(requests, errors, threshold=0.01)
+
+    score = check_alert(workbook, incident_month(), [5, 300], "incidents")
+    assert score.detected == [True, True] and score.false_alarms == 0
+    assert "no alarm outside the incidents" in str(failure(check_alert, static, quiet_month(), [], "quiet"))
+    never = failure(check_alert, lambda r, e, slo: np.zeros(r.size, dtype=bool), incident_month(), [5, 300], "x")
+    assert "the outage is caught within 5 minutes" in str(never)
+    assert "one boolean per minute" in str(failure(check_alert, lambda r, e, slo: list(r > 0), quiet_month(), [], "x"))
+    with pytest.raises(ValueError, match="one deadline per incident"):
+        check_alert(workbook, incident_month(), [5], "x")
+    capsys.readouterr()
+
+
+def _request_ids(*, header: bool = True, in_lines: bool = True) -> tuple:
+    import logging
+    import uuid
+    from contextvars import ContextVar
+
+    current = ContextVar("request_id", default="-")
+
+    class Filter(logging.Filter):
+        def filter(self, record):
+            record.request_id = current.get() if in_lines else "-"
+            return True
+
+    def add_request_ids(app):
+        @app.middleware("http")
+        async def ids(request, call_next):
+            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            token = current.set(request_id)
+            try:
+                response = await call_next(request)
+            finally:
+                current.reset(token)
+            if header:
+                response.headers["X-Request-ID"] = request_id
+            return response
+
+    return add_request_ids, Filter
+
+
+def test_logged_requests_and_check_lines_match(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    import httpx
+
+    from course_lib.checks.monitoring import check_lines_match, logged_requests
+
+    def send(url):
+        return [httpx.get(f"{url}/orders/{i}", timeout=30) for i in (1, 2, 13)]
+
+    responses, lines = logged_requests(*_request_ids(), send)
+    assert [r.status_code for r in responses] == [200, 200, 500] and len(lines) == 6
+    check_lines_match(responses, lines, "three requests")
+    assert "✓ three requests: each log line carries" in capsys.readouterr().out
+    responses, lines = logged_requests(*_request_ids(in_lines=False), send)
+    assert "each log line carries the id" in str(failure(check_lines_match, responses, lines, "x"))
+    responses, lines = logged_requests(*_request_ids(header=False), send)
+    assert "every response has an X-Request-ID header" in str(failure(check_lines_match, responses, lines, "x"))
+
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record):
+            raise NotImplementedError
+
+    add_request_ids, _ = _request_ids()
+    unwritten = str(failure(logged_requests, add_request_ids, RequestIdFilter, send))
+    assert "calling RequestIdFilter.filter" in unwritten and "not written yet" in unwritten

@@ -11,7 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_tools.cells import metadata_for
 from course_tools.notebook_files import read_notebook
-from course_tools.rubrics import RubricError, check_rubric_matches, load_rubric, parse_rubric
+from course_tools.points_table import END_MARKER, begin_marker
+from course_tools.rubrics import RubricError, Task, check_rubric_matches, load_rubric, parse_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -43,6 +44,27 @@ def test_rendered_rubric_is_up_to_date(path: Path) -> None:
     assert rendered.read_text(encoding="utf-8") == load_rubric(path).to_markdown(), (
         f"rubrics/{rendered.name} is out of date: run `course-exercises`"
     )
+
+
+def points_tables(path: Path) -> list[str]:
+    """The text between the points-table markers of every markdown cell of a notebook."""
+    begin = begin_marker(f"{path.stem}.yml")
+    tables = []
+    for cell in read_notebook(path).cells:
+        if cell.cell_type == "markdown" and begin in cell.source:
+            tables.append(cell.source.split(begin, 1)[1].split(END_MARKER, 1)[0].strip("\n"))
+    return tables
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_the_points_tables_agree_with_the_rubrics(solution: Path) -> None:
+    rubric = load_rubric(ROOT / "rubrics" / f"{solution.stem}.yml")
+    assert rubric.tasks, f"rubrics/{solution.stem}.yml lists no tasks for the points table"
+    expected = rubric.points_table()
+    for notebook in (solution, ROOT / "exercises" / solution.name):
+        assert points_tables(notebook) == [expected], f"{notebook.relative_to(ROOT)}: run `course-exercises`"
+    total = f"| | **total** ({rubric.autograded_total:g} checked automatically, "
+    assert total in expected and expected.endswith(f"| **{rubric.total:g}** |")
 
 
 def test_exercise_01_points() -> None:
@@ -85,6 +107,58 @@ def test_parse_valid_rubric() -> None:
     assert rubric.points == {"a_visible": 2.0, "a_hidden": 1.5, "essay": 3.0}
     assert rubric.total == 6.5
     assert [level.points for level in rubric.manual[0].levels] == [3.0, 1.5, 0.0], "levels sorted highest first"
+
+
+def with_tasks() -> dict[str, Any]:
+    data = valid()
+    data["tasks"] = [
+        {"task": "(a)", "what": "write a | test it", "grade_ids": ["a_visible", "a_hidden"]},
+        {"task": "(b)", "what": "explain why (written answer)", "grade_ids": ["essay"]},
+    ]
+    return data
+
+
+def test_tasks_and_their_points_table() -> None:
+    rubric = parse_rubric(with_tasks())
+    assert rubric.tasks[0] == Task("(a)", "write a | test it", ("a_visible", "a_hidden"))
+    assert [rubric.task_points(task) for task in rubric.tasks] == [3.5, 3.0]
+    assert rubric.points_table().splitlines() == [
+        "| Task | What | Points |",
+        "| --- | --- | ---: |",
+        "| (a) | write a \\| test it | 3.5 |",
+        "| (b) | explain why (written answer) | 3 |",
+        "| | **total** (3.5 checked automatically, 3 for written answers) | **6.5** |",
+    ]
+    assert parse_rubric(valid()).tasks == () and parse_rubric(valid()).points_table() == ""
+
+
+def tasks_broken(change: Any) -> str:
+    data = with_tasks()
+    change(data["tasks"])
+    with pytest.raises(RubricError) as info:
+        parse_rubric(data, source="99_demo.yml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda t: t[0]["grade_ids"].append("a_other"), "tasks[0] ((a)): grade id 'a_other' has no autograded"),
+        (
+            lambda t: t[1]["grade_ids"].append("a_hidden"),
+            "tasks[1] ((b)): grade id 'a_hidden' is already in task '(a)'",
+        ),
+        (lambda t: t[0]["grade_ids"].remove("a_hidden"), "grade id(s) a_hidden belong to no task"),
+        (lambda t: t[1].update(task="(a)"), "tasks[1] ((a)): task '(a)' is listed twice"),
+        (lambda t: t[0].update(grade_ids="a_visible"), "grade_ids must be a non-empty list of grade ids"),
+        (lambda t: t[0].update(grade_ids=[]), "grade_ids must be a non-empty list of grade ids"),
+        (lambda t: t[0].pop("what"), "tasks[0] ((a)): missing key(s) what"),
+        (lambda t: t[0].update(points=3), "unknown key(s) points"),
+    ],
+)
+def test_task_errors_are_clear(change: Any, expected: str) -> None:
+    message = tasks_broken(change)
+    assert message.startswith("99_demo.yml") and expected in message, message
 
 
 def test_markdown_view() -> None:

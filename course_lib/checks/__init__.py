@@ -6,8 +6,13 @@
   back and a hint;
 - :mod:`course_lib.checks.alone`: :func:`call_alone`, the student's code run where no other
   thread of the kernel runs (for checks that measure memory);
-- one module per topic: :mod:`course_lib.checks.database` (exercise 03) and
-  :mod:`course_lib.checks.caching` (exercise 04).
+- one module per topic: :mod:`course_lib.checks.fundamentals` (exercise 01),
+  :mod:`course_lib.checks.database` (exercise 03), :mod:`course_lib.checks.caching`
+  (exercise 04) and :mod:`course_lib.checks.monitoring` (exercise 05).
+
+A check cell of an exercise imports everything it uses from here (or from elsewhere in
+``course_lib``) and calls nothing else but the student's answers: a helper defined in a
+notebook cell is a helper the student can change (``tests/test_check_cells.py`` enforces it).
 
 The general names are importable from here: ``from course_lib.checks import check_cases``.
 """

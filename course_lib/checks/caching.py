@@ -6,8 +6,9 @@ expected and a hint. The hidden tests call the same functions with other data.
 
 - :func:`check_policy`: a cache class replays traces; its hit, miss and eviction counts
   must equal ``cachetools``' on the same traces.
-- :func:`check_bookstore_cache`: reads and writes through ``get_book``/``update_price``;
-  no read may return stale data, and reads must hit the cache.
+- :func:`check_cache_aside` (and :func:`check_bookstore_cache`, which it runs): reads and
+  writes through ``get_book``/``update_price``; no read may return stale data, and reads
+  must hit the cache.
 - :func:`check_stampede_guard`: many threads miss on the same key(s) at once; the backend
   may be called once per key.
 - :func:`forbidding`: fail if the code under test calls the course's or cachetools' own
@@ -17,7 +18,7 @@ expected and a hint. The hidden tests call the same functions with other data.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from course_lib.caching.simulate import reference_stats
@@ -33,6 +34,7 @@ __all__ = [
     "check_lfu_example",
     "check_policy",
     "check_bookstore_cache",
+    "check_cache_aside",
     "check_stampede_guard",
     "forbidding",
     "Operation",
@@ -286,6 +288,43 @@ def check_bookstore_cache(
             f"{read_statements} SQL statements for the reads (only misses)"
         )
     return {"reads": reads, "writes": writes, "read_statements": read_statements}
+
+
+def check_cache_aside(
+    get_book: Callable[[Bookstore, Store, int], Any],
+    update_price: Callable[[Bookstore, Store, int, int], Any],
+    operations: Sequence[Operation],
+    *,
+    shop: Bookstore | None = None,
+    store: Store | None = None,
+    what: str = "get_book and update_price",
+    quiet: bool = False,
+) -> dict[str, int]:
+    """:func:`check_bookstore_cache` for exercise 04's functions, which are given the shop and the cache.
+
+    ``get_book(shop, store, book_id)`` and ``update_price(shop, store, book_id, price_cents)``
+    run against ``shop`` and ``store``; without them, against a small temporary bookstore
+    (seed 4) and an empty Redis store (:func:`course_lib.backends.redis_client`), both
+    opened for this run and closed after it.
+    """
+    from course_lib.backends import redis_client
+    from course_lib.bookstore.data import Scale, temporary_bookstore
+    from course_lib.caching.stores import redis_store
+
+    with ExitStack() as resources:
+        if shop is None:
+            shop = resources.enter_context(temporary_bookstore(Scale.small(), seed=4))
+        if store is None:
+            store = resources.enter_context(redis_store(resources.enter_context(redis_client()), "check-aside"))
+        the_shop, the_store = shop, store
+        return check_bookstore_cache(
+            lambda book_id: get_book(the_shop, the_store, book_id),
+            lambda book_id, price_cents: update_price(the_shop, the_store, book_id, price_cents),
+            the_shop,
+            operations,
+            what=what,
+            quiet=quiet,
+        )
 
 
 def _check_read(

@@ -3,24 +3,43 @@
 Each check raises :class:`course_lib.checks.CheckFailed` with an explanation and a hint when
 something is wrong, and prints one ``✓`` line per thing that is right. They judge what the
 database does (statements sent, the plan it chose, the rows it returned), never timings.
-The query budget of an N+1 fix is :func:`course_lib.database.querycount.check_query_budget`.
+The query budget of an N+1 fix is :func:`course_lib.database.querycount.check_query_budget`;
+:func:`check_loader` compares a loader with a reference under such a budget.
+
+Exercise 03's self-checks open their own :func:`exercise_bookstore` and compare with the
+references here (:func:`author_catalogue_reference`, :func:`order_summaries_reference`,
+:func:`recent_orders`, :func:`catalogue_page_offset`), never with the notebook's copies,
+which a student may change.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, func, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from course_lib.bookstore.data import Bookstore, analyze
+from course_lib.bookstore.data import Bookstore, Scale, analyze, temporary_bookstore
 from course_lib.bookstore.explain import Plan, explain
+from course_lib.bookstore.models import Author, Book, Order
 from course_lib.checks import CheckFailed, check_equal, passed
-from course_lib.database.querycount import Statement, count_queries
+from course_lib.database.querycount import Statement, check_query_budget, count_queries
 
-__all__ = ["check_index_changes_plan", "check_keyset_pagination"]
+__all__ = [
+    "check_loader",
+    "check_index_changes_plan",
+    "check_keyset_pagination",
+    "exercise_bookstore",
+    "busiest_customer",
+    "author_catalogue_reference",
+    "order_summaries_reference",
+    "recent_orders",
+    "catalogue_page_offset",
+]
 
 
 def _fail(what: str, detail: str, hint: str = "") -> CheckFailed:
@@ -41,6 +60,29 @@ def _offset(statement: Statement) -> int:
     if match.group(2):
         return int(parameters[match.group(2)])
     return int(parameters[statement.sql[: match.start()].count(token)])
+
+
+def check_loader(
+    loader: Callable[[Session, Any], Any],
+    reference: Callable[[Session, Any], Any],
+    store: Bookstore,
+    argument: Any,
+    *,
+    budget: int,
+    what: str | None = None,
+    hint: str = "",
+) -> Any:
+    """``loader(session, argument)`` returns what ``reference(session, argument)`` returns, in at
+    most ``budget`` statements. Each runs in a session of its own, so the loader finds nothing
+    that the reference loaded. Returns what the loader returned.
+    """
+    with store.session() as session:
+        expected = reference(session, argument)
+    what = what or f"{getattr(loader, '__name__', 'your loader')}(session, {argument!r})"
+    with store.session() as session:
+        return check_query_budget(
+            loader, session, argument, engine=store.engine, budget=budget, expected=expected, what=what, hint=hint
+        )
 
 
 def check_index_changes_plan(
@@ -176,3 +218,71 @@ def check_keyset_pagination(
         + (f" (also starting at pages {list(start_pages)})" if start_pages else "")
     )
     return len(expected_pages)
+
+
+# --------------------------------------------------------------------------- exercise 03's data and references
+
+
+def exercise_bookstore() -> AbstractContextManager[Bookstore]:
+    """A temporary copy of exercise 03's bookstore: 60 authors, 500 books, 3,000 orders, seed 3.
+
+    >>> with exercise_bookstore() as store:
+    ...     store.counts["books"], busiest_customer(store)
+    (500, 239)
+    """
+    return temporary_bookstore(Scale(authors=60, books=500, customers=400, reviews=4_000, orders=3_000), seed=3)
+
+
+def busiest_customer(store: Bookstore) -> int:
+    """The id of the customer with the most orders (the smallest such id on a tie)."""
+    with store.engine.connect() as connection:
+        query = (
+            select(Order.customer_id)
+            .group_by(Order.customer_id)
+            .order_by(func.count().desc(), Order.customer_id)
+            .limit(1)
+        )
+        return int(connection.execute(query).scalar_one())
+
+
+def author_catalogue_reference(session: Session, country: str) -> list[dict[str, Any]]:
+    """Authors from ``country`` (by name, then id), each with the titles of their books (by book id)."""
+    query = select(Author).where(Author.country == country).order_by(Author.name, Author.id)
+    return [
+        {"author": author.name, "titles": [book.title for book in author.books]} for author in session.scalars(query)
+    ]
+
+
+def order_summaries_reference(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    """A customer's orders, newest first: copies bought, total in cents, and the titles (sorted)."""
+    query = select(Order).where(Order.customer_id == customer_id).order_by(Order.created_at.desc(), Order.id.desc())
+    return [
+        {
+            "order_id": order.id,
+            "copies": sum(line.quantity for line in order.lines),
+            "total_cents": sum(line.quantity * line.unit_price_cents for line in order.lines),
+            "titles": sorted(line.book.title for line in order.lines),
+        }
+        for order in session.scalars(query)
+    ]
+
+
+def recent_orders(customer_id: int, status: str) -> Select:
+    """The query of exercise 03, task (b): the five most recent orders of one customer with one status."""
+    return (
+        select(Order.id, Order.created_at)
+        .where(Order.customer_id == customer_id, Order.status == status)
+        .order_by(Order.created_at.desc())
+        .limit(5)
+    )
+
+
+def catalogue_page_offset(session: Session, page: int, size: int) -> list[tuple[Any, ...]]:
+    """Page ``page`` (0, 1, 2, ...) of the catalogue with OFFSET: most expensive first, equal prices by id."""
+    query = (
+        select(Book.id, Book.title, Book.price_cents)
+        .order_by(Book.price_cents.desc(), Book.id)
+        .offset(page * size)
+        .limit(size)
+    )
+    return [tuple(row) for row in session.execute(query)]
