@@ -1,9 +1,10 @@
 """Self-checks in plain words: one home for every check a student runs or a grader restores.
 
-- :mod:`course_lib.checks.core`: the general checks (:func:`check_result`, :func:`check_cases`,
-  :func:`check_equal`, :func:`check_close`, :func:`check_true`, :func:`check_raises`) and
-  :class:`CheckFailed`, an ``AssertionError`` whose message says what was expected, what came
-  back and a hint;
+- :mod:`course_lib.checks.core`: :class:`CheckFailed` (an ``AssertionError`` whose message says
+  what was expected, what came back and a hint) and the checks of a value (:func:`check_equal`,
+  :func:`check_close`, :func:`check_true`, :func:`check_raises`);
+- :mod:`course_lib.checks.calls`: the checks that call the student's function
+  (:func:`check_result`, :func:`check_cases`) and :func:`spying`;
 - :mod:`course_lib.checks.alone`: :func:`call_alone`, the student's code run where no other
   thread of the kernel runs (for checks that measure memory);
 - one module per topic: :mod:`course_lib.checks.fundamentals` (exercise 01),
@@ -18,7 +19,18 @@ The general names are importable from here: ``from course_lib.checks import chec
 """
 
 from course_lib.checks.alone import call_alone
-from course_lib.checks.core import *  # noqa: F403 - the general checks, as listed in core.__all__
-from course_lib.checks.core import __all__ as _core_all
+from course_lib.checks.calls import check_cases, check_result, spying
+from course_lib.checks.core import CheckFailed, check_close, check_equal, check_raises, check_true, passed
 
-__all__ = [*_core_all, "call_alone"]
+__all__ = [
+    "CheckFailed",
+    "call_alone",
+    "check_cases",
+    "check_close",
+    "check_equal",
+    "check_raises",
+    "check_result",
+    "check_true",
+    "passed",
+    "spying",
+]

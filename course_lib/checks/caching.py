@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from course_lib.caching.simulate import reference_stats
 from course_lib.caching.stampede import StampedeScenario
 from course_lib.caching.workloads import Trace
-from course_lib.checks.core import CheckFailed, passed, spying
+from course_lib.checks.calls import spying
+from course_lib.checks.core import CheckFailed, passed
 
 if TYPE_CHECKING:
     from course_lib.bookstore.data import Bookstore
