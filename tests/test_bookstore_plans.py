@@ -18,7 +18,13 @@ from course_lib.bookstore import Book, Order, Review, Scale, analyze, temporary_
 from course_lib.bookstore.explain import Plan, explain, to_sql
 from course_lib.bookstore.pool import checkout_burst, engine_with_pool
 from course_lib.checks import CheckFailed
-from course_lib.checks.database import _offset, check_index_changes_plan, check_keyset_pagination
+from course_lib.checks.database import (
+    _offset,
+    catalogue_page_offset,
+    check_index_changes_plan,
+    check_keyset_pagination,
+    recent_orders,
+)
 from course_lib.database.querycount import Statement
 
 # --------------------------------------------------------------------------- reading plans
@@ -174,15 +180,6 @@ def test_a_failing_client_is_reported_after_all_threads_ended():
 # --------------------------------------------------------------------------- the exercise's checks
 
 
-def _recent(customer_id, status):
-    return (
-        select(Order.id, Order.created_at)
-        .where(Order.customer_id == customer_id, Order.status == status)
-        .order_by(Order.created_at.desc())
-        .limit(5)
-    )
-
-
 def _busiest(store):
     with store.engine.connect() as connection:
         return connection.execute(
@@ -213,12 +210,12 @@ def test_check_index_changes_plan(store, capsys, columns, problem):
     index = Index(f"ix_test_{'_'.join(columns)}", *(Order.__table__.c[c] for c in columns))
     try:
         if problem is None:
-            check_index_changes_plan(store, index, _recent(_busiest(store), "delivered"))
+            check_index_changes_plan(store, index, recent_orders(_busiest(store), "delivered"))
             expected = "changes the plan from a full scan with a sort to an index search without a sort"
             assert expected in capsys.readouterr().out
         else:
             with pytest.raises(CheckFailed, match=problem):
-                check_index_changes_plan(store, index, _recent(_busiest(store), "delivered"))
+                check_index_changes_plan(store, index, recent_orders(_busiest(store), "delivered"))
     finally:
         Order.__table__.indexes.discard(index)
     assert _indexes_on_orders(store) == [], "the check drops the index again"
@@ -226,25 +223,15 @@ def test_check_index_changes_plan(store, capsys, columns, problem):
 
 def test_check_index_changes_plan_explains_wrong_inputs(store):
     with pytest.raises(CheckFailed, match="not defined yet"):
-        check_index_changes_plan(store, None, _recent(1, "delivered"))
+        check_index_changes_plan(store, None, recent_orders(1, "delivered"))
     with pytest.raises(CheckFailed, match="expected a sqlalchemy Index, got str"):
-        check_index_changes_plan(store, "customer_id", _recent(1, "delivered"))
+        check_index_changes_plan(store, "customer_id", recent_orders(1, "delivered"))
     on_books = Index("ix_test_books_genre", Book.genre)
     try:
         with pytest.raises(CheckFailed, match="on table 'books', but the query reads 'orders'"):
-            check_index_changes_plan(store, on_books, _recent(1, "delivered"))
+            check_index_changes_plan(store, on_books, recent_orders(1, "delivered"))
     finally:
         Book.__table__.indexes.discard(on_books)
-
-
-def _offset_page(session, page, size):
-    query = (
-        select(Book.id, Book.title, Book.price_cents)
-        .order_by(Book.price_cents.desc(), Book.id)
-        .offset(page * size)
-        .limit(size)
-    )
-    return [tuple(row) for row in session.execute(query)]
 
 
 def _keyset_page(session, after, size):
@@ -255,13 +242,13 @@ def _keyset_page(session, after, size):
 
 
 def test_check_keyset_pagination_accepts_a_correct_walk(store, capsys):
-    assert check_keyset_pagination(store, _keyset_page, _offset_page, size=40, start_pages=(2,)) == 8
+    assert check_keyset_pagination(store, _keyset_page, catalogue_page_offset, size=40, start_pages=(2,)) == 8
     assert "all 8 pages of 40 match OFFSET pagination" in capsys.readouterr().out
 
 
 def test_check_keyset_pagination_catches_offsets_ties_and_stubs(store):
     def with_offset(session, after, size):  # counts pages from the rows seen: still OFFSET
-        ids = [row[0] for page in range(100) for row in _offset_page(session, page, size)]
+        ids = [row[0] for page in range(100) for row in catalogue_page_offset(session, page, size)]
         seen = 0 if after is None else ids.index(after[0]) + 1
         return [
             tuple(r)
@@ -281,11 +268,11 @@ def test_check_keyset_pagination_catches_offsets_ties_and_stubs(store):
         raise NotImplementedError
 
     with pytest.raises(CheckFailed, match="statements|OFFSET"):
-        check_keyset_pagination(store, with_offset, _offset_page, size=40)
+        check_keyset_pagination(store, with_offset, catalogue_page_offset, size=40)
     with pytest.raises(CheckFailed, match="ties"):
-        check_keyset_pagination(store, ignores_ties, _offset_page, size=40)
+        check_keyset_pagination(store, ignores_ties, catalogue_page_offset, size=40)
     with pytest.raises(CheckFailed, match="not written yet"):
-        check_keyset_pagination(store, stub, _offset_page, size=40)
+        check_keyset_pagination(store, stub, catalogue_page_offset, size=40)
 
 
 @pytest.mark.parametrize(
