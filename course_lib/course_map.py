@@ -21,9 +21,9 @@ generated from what it returns: the map in ``notebooks/00_start_here.ipynb`` and
 README.md (both :func:`course_table`), the site's table of contents (``course_tools.site``) and
 each lesson's header cell (``course_tools.course_views``, which also checks they are in step).
 
-Exercises do not carry this metadata yet (``solutions/`` is being edited elsewhere). Until they
-do, an exercise's module comes from its file name, its title from its first heading and its time
-from the "**Time:** about N minutes" of its first cell; ``metadata.course`` wins where present.
+Exercises need no such metadata: an exercise's module comes from its file name, its title from its
+first heading and its time from the "**Time:** about N minutes" of its first cell (which the
+student reads anyway); ``metadata.course`` wins where present.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def read_lesson(path: Path) -> Notebook:
 
 def read_exercise(path: Path) -> Notebook:
     """The exercise at ``path``: ``metadata.course`` where it has module, title or minutes, else
-    (for now) the file name's prefix, the first heading without "Exercise NN:", and the
+    the file name's prefix, the first heading without "Exercise NN:", and the
     "**Time:** about N minutes" of the first cell (``None`` if it states none)."""
     notebook = _notebook_json(path)
     course = notebook.get("metadata", {}).get("course", {})
