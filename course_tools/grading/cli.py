@@ -9,6 +9,12 @@ exactly as the exercise. Output, per assignment, in ``--out`` (default ``grading
 - ``<NN_name>/summary.md`` and ``summary.png``: score distribution and pass rate per check.
 
 A broken or missing notebook gets a status in its row; it never stops the class.
+
+Each submission runs in a bubblewrap sandbox where ``bwrap`` works (Debian: ``apt-get install
+bubblewrap``): it sees only its own work folder, the Python environment and ``course_lib``; it
+has no network but its own loopback, and nothing it starts outlives it. Set
+``COURSE_GRADE_SANDBOX`` to ``auto`` (default: sandbox if possible, else grade without one and
+say so once), ``required`` (refuse to grade without a sandbox) or ``off``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 
 from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
+from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run
 
 
 def grade_class(
@@ -86,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     solutions, rubrics = args.course / "solutions", args.course / "rubrics"
     if not solutions.is_dir():
         parser.error(f"no solutions/ folder in {args.course}; run from the course folder or pass --course")
+    try:
+        sandbox_for_run()  # refuses now if required and missing; else says once if there is none
+    except SandboxUnavailable as error:
+        parser.error(str(error))
     names = args.assignment or _assignments_in(args.submissions, solutions)
     if not names:
         parser.error(f"no notebook in {args.submissions}/<student>/ is named like an exercise in {solutions}")

@@ -1,8 +1,10 @@
 """Grade one submission: read it safely, restore the tests, run it with nbval in a sandbox.
 
-The sandbox is a fresh temporary directory holding only the assembled notebook (never the
+Each run gets a fresh temporary directory holding only the assembled notebook (never the
 solutions), a ``pytest`` process in its own session with an address-space cap (inherited
-by the kernel) and a wall-clock limit for the whole run, and a per-cell timeout.
+by the kernel) and a wall-clock limit for the whole run, and a per-cell timeout. Where
+bubblewrap works, the run is also isolated by :mod:`course_tools.grading.sandbox`: no other
+files, no network, its own PID namespace.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import nbformat
 from course_tools.authoring import make_grading_template
 from course_tools.cells import cell_role, grade_id
 from course_tools.grading.assemble import assemble
+from course_tools.grading.sandbox import sandbox_for_run
 from course_tools.rubrics import Rubric, load_rubric
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
@@ -111,9 +114,16 @@ def _limit_resources(memory_mb: int):
 
 
 def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], str | None]:
-    """Run ``nb`` under ``pytest --nbval-lax`` with the guard plugin; (cell results, problem)."""
+    """Run ``nb`` under ``pytest --nbval-lax`` with the guard plugin; (cell results, problem).
+
+    In the bubblewrap sandbox when there is one (:mod:`course_tools.grading.sandbox`). The grader
+    waits for the process to exit, never for the end of its output: the output goes to a file, so
+    a process that keeps it open cannot hold the grader past ``limits.submission_timeout``.
+    """
+    box = sandbox_for_run()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) / "work"  # the only folder the sandbox binds, writable
+        workdir.mkdir()
         nbformat.write(nb, workdir / "submission.ipynb")
         (workdir / "pytest.ini").write_text("[pytest]\n")
         results = workdir / "results.json"
@@ -127,11 +137,11 @@ def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], st
             "-c",
             "pytest.ini",
             "--rootdir",
-            tmp,
+            str(workdir),
             "-p",
             "nbval.plugin",
             "-p",
-            "course_tools.grading.nbval_guard",
+            box.guard_module if box else "course_tools.grading.nbval_guard",
             f"--grading-results={results}",
             "--nbval-lax",
             "--nbval-current-env",
@@ -141,39 +151,46 @@ def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], st
             "--color=no",
             "-q",
         ]
-        env = {
-            **os.environ,
+        run_env = {
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
             "MPLBACKEND": "Agg",
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        process = subprocess.Popen(
-            command,
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_limit_resources(limits.memory_mb),
-        )
+        argv, env = box.wrap(command, workdir, run_env) if box else (command, {**os.environ, **run_env})
         problem = None
-        try:
-            output, _ = process.communicate(timeout=limits.submission_timeout)
-        except subprocess.TimeoutExpired:
-            problem = f"stopped after {limits.submission_timeout} s for the whole notebook"
-        finally:
-            _kill_group(process)
+        with open(Path(tmp) / "output.log", "w+b") as output:
+            process = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_limit_resources(limits.memory_mb),
+            )
+            try:
+                process.wait(timeout=limits.submission_timeout)
+            except subprocess.TimeoutExpired:
+                problem = f"stopped after {limits.submission_timeout} s for the whole notebook"
+            finally:
+                _kill_group(process)
+            output.seek(max(0, os.fstat(output.fileno()).st_size - 4000))
+            tail = output.read().decode(errors="replace")
         records = json.loads(results.read_text()) if results.exists() else []
         if not records and problem is None:
-            problem = "nbval did not run: " + (output or b"").decode(errors="replace").strip()[-300:]
+            problem = "nbval did not run: " + tail.strip()[-300:]
         return records, problem
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    """End pytest and everything it started (the kernel, anything the kernel started)."""
+    """End pytest and everything it started (the kernel, anything the kernel started).
+
+    In the sandbox, killing ``bwrap`` ends its PID namespace and so every process in it, even
+    one that left the process group; without the sandbox such a process can outlive the run.
+    """
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
