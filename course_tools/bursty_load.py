@@ -12,8 +12,8 @@ From Python::
 
 From the shell (exit status: the command's)::
 
-    python course_tools/bursty_load.py -- pytest notebooks/03_database_optimization.ipynb
-    python course_tools/bursty_load.py --one-core -- pytest -n 0 notebooks/   # as on Binder: one CPU
+    python -m course_tools.bursty_load -- pytest notebooks/03_database_optimization.ipynb
+    python -m course_tools.bursty_load --one-core -- pytest -n 0 notebooks/   # as on Binder: one CPU
 """
 
 from __future__ import annotations
