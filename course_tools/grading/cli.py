@@ -6,7 +6,8 @@ exactly as the exercise. Output, per assignment, in ``--out`` (default ``grading
 - ``<NN_name>/grades.csv``: a row per student: a column per autograded check, the autograded
   total and maximum, an empty column per manual criterion for you to fill in, and a status;
 - ``<NN_name>/feedback/<student>.md``: what passed, what failed and why, the points;
-- ``<NN_name>/summary.md`` and ``summary.png``: score distribution and pass rate per check.
+- ``<NN_name>/summary.md`` and ``summary.png``: score distribution, pass rate per check (the most
+  missed first) and, per check, the failure messages seen most often, grouped.
 
 A broken or missing notebook gets a status in its row; it never stops the class.
 

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from course_tools.cells import MANUAL_PLACEHOLDER  # noqa: E402
+from course_tools.grading.analytics import CheckStats, check_stats, failures_markdown, lowest_first  # noqa: E402
 from course_tools.grading.runner import Assignment, SubmissionResult  # noqa: E402
 
 
@@ -90,14 +91,12 @@ def feedback_markdown(result: SubmissionResult, assignment: Assignment) -> str:
 
 
 def write_summary(results: list[SubmissionResult], assignment: Assignment, out: Path) -> None:
-    """``summary.md`` (score distribution, pass rate per check, statuses) and ``summary.png``."""
+    """``summary.md`` (score distribution, pass rate per check, what went wrong most often, statuses)
+    and ``summary.png``."""
     maximum = assignment.rubric.autograded_total
     graded = [r for r in results if r.status.startswith("graded")]
     scores = [r.total for r in graded]
-    rates = {
-        g: (sum(r.cells[g].outcome == "passed" for r in graded) / len(graded) if graded else 0.0)
-        for g in assignment.rubric.autograded_points
-    }
+    stats = check_stats(results, assignment.rubric.autograded_points, assignment.hidden)
     lines = [f"# Class summary: {assignment.name}", "", f"Submissions: {len(results)}; graded: {len(graded)}", ""]
     if scores:
         ordered = sorted(scores)
@@ -107,17 +106,18 @@ def write_summary(results: list[SubmissionResult], assignment: Assignment, out: 
             "",
         ]
     lines += ["| check | points | pass rate |", "|---|---|---|"]
-    lines += [f"| {g} | {assignment.rubric.autograded_points[g]:g} | {rate:.0%} |" for g, rate in rates.items()]
+    lines += [f"| {s.grade_id} | {s.points:g} | {s.rate:.0%} |" for s in stats]
+    lines += ["", *failures_markdown(stats)]
     problems = [r for r in results if r.status != "graded"]
     if problems:
         lines += ["", "## Submissions that need a look", "", "| student | status |", "|---|---|"]
         lines += [f"| {r.student} | {r.status} |" for r in problems]
     lines += ["", "![score distribution and pass rates](summary.png)"]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
-    _plot_summary(scores, maximum, rates, assignment.name, out / "summary.png")
+    _plot_summary(scores, maximum, stats, assignment.name, out / "summary.png")
 
 
-def _plot_summary(scores: list[float], maximum: float, rates: dict[str, float], name: str, path: Path) -> None:
+def _plot_summary(scores: list[float], maximum: float, stats: list[CheckStats], name: str, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     left.hist(scores, bins=min(20, max(5, int(maximum) + 1)), range=(0, maximum), color="tab:blue", edgecolor="white")
     left.set(
@@ -125,8 +125,16 @@ def _plot_summary(scores: list[float], maximum: float, rates: dict[str, float], 
         ylabel="students",
         title=f"{name}: score distribution ({len(scores)} graded)",
     )
-    right.barh(list(rates), [100 * r for r in rates.values()], color="tab:green")
-    right.set(xlabel="students who passed (%)", xlim=(0, 100), title="Pass rate per check")
+    ordered = lowest_first(stats)  # drawn top to bottom: the check the class missed most on top, in red
+    worst = ordered[0].rate if ordered else 1.0
+    colours = ["tab:red" if s.rate == worst and s.rate < 1 else "tab:green" for s in ordered]
+    bars = right.barh([s.grade_id for s in ordered], [100 * s.rate for s in ordered], color=colours)
+    right.bar_label(bars, labels=[f"{s.rate:.0%}" for s in ordered], padding=3)
+    right.set(
+        xlabel="students who passed (%)",
+        xlim=(0, 110),
+        title="Pass rate per check, lowest first (most missed on top)",
+    )
     right.invert_yaxis()
     fig.savefig(path, dpi=100)
     plt.close(fig)
