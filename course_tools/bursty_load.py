@@ -32,14 +32,19 @@ LOW_MS, HIGH_MS = 20, 400
 TIME_BOUND_S = 1800  # no loader outlives this, whatever happens to its parent
 
 
+def cpus() -> int:
+    """The CPUs this process (and what it starts) may run on: its affinity where the OS has one."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_loops() -> int:
     """One loader more than the cores this process may use."""
-    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
+    return cpus() + 1
 
 
-def one_core() -> set[int]:
-    """The first CPU this process may use, as an affinity set (Linux)."""
-    return {min(os.sched_getaffinity(0))}
+def pin_to_one_core() -> None:
+    """Restrict this process to the first CPU it may use (Linux); a ``preexec_fn`` for a child."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _loop(seed: int, parent: int, seconds: float, low_ms: float, high_ms: float) -> None:
@@ -102,7 +107,7 @@ def run_under_load(command: Sequence[str], *, pin_one_core: bool = False, loops:
     With ``pin_one_core`` the command and its children run on one CPU; the loaders stay free, so
     that CPU is sometimes taken by them.
     """
-    preexec = (lambda: os.sched_setaffinity(0, one_core())) if pin_one_core else None
+    preexec = pin_to_one_core if pin_one_core else None
     with bursty_load(loops), subprocess.Popen(list(command), preexec_fn=preexec, **popen) as proc:
         try:
             return proc.wait()

@@ -32,6 +32,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_tools.bursty_load import cpus
+
 BUDGET_SECONDS = 60
 CEILING_SECONDS = float(os.environ.get("COURSE_CEILING_SECONDS", 90))
 CEILING_BYTES = float(os.environ.get("COURSE_CEILING_MIB", 1024)) * 2**20
@@ -74,11 +76,6 @@ def _backends() -> str:
         if os.environ.get(var)
     ]
     return "real " + "+".join(real) if real else "embedded"
-
-
-def _cpus() -> int:
-    """The CPUs this process (and so the kernels it starts) may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _report_dir(config: pytest.Config) -> Path:
@@ -129,7 +126,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         "peak_mib": round(state["peak"] / 2**20, 1),
         "cells": state["cells"],
         "backends": _backends(),
-        "cpus": _cpus(),
+        "cpus": cpus(),
     }
     with (_report_dir(item.config) / "notebooks.jsonl").open("a") as f:
         f.write(json.dumps(row) + "\n")

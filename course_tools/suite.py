@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course_tools.bursty_load import bursty_load, exit_on_sigterm, one_core
+from course_tools.bursty_load import bursty_load, exit_on_sigterm, pin_to_one_core
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_VARIABLES = ("COURSE_DATABASE_URL", "COURSE_REDIS_URL", "COURSE_PROMETHEUS_URL")
@@ -43,7 +43,7 @@ def service_notebooks() -> list[str]:
 
 def pytest(title: str, args: list[str], env: dict[str, str] | None = None, pin_one_core: bool = False) -> int:
     print(f"\n=== {title}: pytest {' '.join(args)}", flush=True)
-    preexec = (lambda: os.sched_setaffinity(0, one_core())) if pin_one_core else None
+    preexec = pin_to_one_core if pin_one_core else None
     return subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env, preexec_fn=preexec)
 
 
