@@ -83,8 +83,11 @@ def _masks(top: str) -> list[str]:
     return args
 
 
-def _python_binds() -> list[str]:
-    """The Python environment and the installed ``course_lib`` folder (not the repository)."""
+@functools.cache
+def _python_binds() -> tuple[str, ...]:
+    """The Python environment and the installed ``course_lib`` folder (not the repository).
+
+    Worked out once per process, like :func:`_base_options`: neither changes between submissions."""
     paths = dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
     spec = importlib.util.find_spec("course_lib")  # found, not imported: the grader needs none of it
     if spec is not None and spec.origin:
@@ -92,11 +95,13 @@ def _python_binds() -> list[str]:
     args: list[str] = []
     for path in paths:
         args += ["--ro-bind", path, path]
-    return args + ["--ro-bind", os.path.realpath(nbval_guard.__file__), f"{GUARD_DIR}/{GUARD_MODULE}.py"]
+    return (*args, "--ro-bind", os.path.realpath(nbval_guard.__file__), f"{GUARD_DIR}/{GUARD_MODULE}.py")
 
 
-def _base_options() -> list[str]:
-    return [
+@functools.cache
+def _base_options() -> tuple[str, ...]:
+    """The options every run shares; once per process (walking ``/etc`` for masks takes a while)."""
+    return (
         "--unshare-all",  # pid, net, ipc, uts, cgroup namespaces: net has only its own loopback
         "--unshare-user",  # also for root, which --unshare-all alone leaves in the host's
         "--disable-userns",  # no nested user namespace to regain capabilities in
@@ -113,7 +118,7 @@ def _base_options() -> list[str]:
         "--dir",
         HOME,
         *_system_binds(),
-    ]
+    )
 
 
 @functools.cache
