@@ -69,12 +69,17 @@ def _split(secret: str) -> str:
 
 
 def _reader(patterns: list[str], secrets: list[str]) -> nbformat.NotebookNode:
-    """Reads every file matching ``patterns``; ``add`` is right only if a secret was read."""
+    """Reads every file matching ``patterns`` (but its own kernel's folder); ``add`` is right only if
+    a secret was read."""
     probe = f"""\
-import glob
+import glob, os
+from ipykernel.connect import get_connection_file
+own = os.path.dirname(get_connection_file())
 found = {{}}
 for pattern in {patterns!r}:
     for path in glob.glob(pattern):
+        if os.path.dirname(path) == own:
+            continue
         try:
             with open(path, errors="replace") as file:
                 found[path] = file.read()
@@ -239,12 +244,12 @@ def test_auto_uses_the_sandbox_where_bwrap_works(sandboxed, monkeypatch):
 
 
 def test_the_sandbox_binds_the_library_not_the_repository(sandboxed):
-    argv, env = sandbox.sandbox_for_run().wrap(["true"], Path("/tmp/work"), {})
+    argv = sandbox.sandbox_for_run().command(["true"], Path("/tmp/kernel"), {})
     binds = {argv[i + 1] for i, arg in enumerate(argv) if arg in ("--bind", "--ro-bind")}
     assert str(REPO / "course_lib") in binds
     assert not {str(REPO), str(REPO / "solutions"), str(REPO / "rubrics"), str(REPO / "course_tools")} & binds
     assert not any(arg.startswith("COURSE_") and arg.endswith("_URL") for arg in argv)
-    assert set(env) == {"PATH"}
+    assert argv[argv.index("--chdir") + 1] == sandbox.WORK and "--clearenv" in argv
 
 
 # Without bwrap: today's grading, said once; or, when required, a clear refusal.

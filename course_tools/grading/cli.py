@@ -29,6 +29,7 @@ from pathlib import Path
 from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
 from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run
+from course_tools.grading.worker import Workers
 
 
 def grade_class(
@@ -42,9 +43,10 @@ def grade_class(
     """Grade every student folder in ``submissions`` for ``assignment``; write the reports."""
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     results = []
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+    jobs = jobs or os.cpu_count() or 1
+    with Workers(jobs) as workers, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {
-            pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits): s
+            pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits, workers): s
             for s in students
         }
         for done, future in enumerate(as_completed(futures), 1):

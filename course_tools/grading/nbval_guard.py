@@ -1,5 +1,6 @@
-"""A pytest plugin that makes nbval fit for grading. The grader loads it with
-``-p course_tools.grading.nbval_guard``; plain ``pytest --nbval-lax`` never sees it.
+"""A pytest plugin that makes nbval fit for grading. The grader loads it in its worker; an
+instructor can reproduce a grade by hand on a graded copy (the submission with its tests
+restored) with ``pytest -p course_tools.grading.nbval_guard --nbval-lax graded.ipynb``.
 
 nbval checks that notebooks run; on its own it is not safe for grading:
 
@@ -11,17 +12,20 @@ nbval checks that notebooks run; on its own it is not safe for grading:
   reads XFAIL and a pass XPASS. Here no cell is marked: each is judged on what it did;
 - when the kernel dies (``os._exit``, a crash) it waits out the whole cell timeout. Here
   the kernel is polled while waiting, and its death fails the cell at once;
-- its items are named by position (``Cell 7``). Here each result is recorded by the cell's
-  grade id (``metadata.nbgrader.grade_id``), written to the JSON file named by
-  ``--grading-results`` after every cell, so a crash of the whole run keeps what was done.
+- it keeps every output a cell prints. Here a notebook's outputs are kept up to
+  :data:`OUTPUT_CAP` bytes; past that they are dropped (a cell that prints forever cannot
+  fill the grader's memory).
+
+For the grader, :class:`GradingSession` (registered by the worker, never by a command line)
+hands nbval a kernel started in advance (:mod:`course_tools.grading.kernels`) and keeps each
+cell's result, by grade id, in the grader's memory, where the kernel cannot reach.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
 
@@ -29,6 +33,8 @@ import pytest
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 POLL_SECONDS = 0.2
+OUTPUT_CAP = 8 * 2**20  # bytes of output kept per notebook
+_OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data")
 
 
 class KernelDied(RuntimeError):
@@ -40,18 +46,13 @@ def strip_ansi(text: str) -> str:
     return ANSI.sub("", text)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--grading-results",
-        metavar="PATH",
-        default=None,
-        help="write each graded cell's result, by grade id, to this JSON file",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
+def _patch_nbval() -> None:
+    """Change nbval's kernel and cell classes, once per process (pytest may run many times)."""
     from nbval.kernel import RunningKernel
-    from nbval.plugin import IPyNbCell, NbCellError
+    from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError
+
+    if getattr(RunningKernel, "_course_guarded", False):
+        return
 
     def await_reply(self, msg_id, timeout=None):
         """Wait for the execute_reply, noticing a dead kernel at once; keep the reply."""
@@ -73,7 +74,18 @@ def pytest_configure(config: pytest.Config) -> None:
                 self.last_reply = msg["content"]
                 return
 
-    def setup(self):
+    original_get_message = RunningKernel.get_message
+
+    def get_message(self, stream, timeout=None):
+        """nbval's, with the notebook's outputs capped at OUTPUT_CAP bytes."""
+        msg = original_get_message(self, stream, timeout=timeout)
+        if stream == "iopub" and msg["msg_type"] in _OUTPUTS:
+            self.output_bytes = getattr(self, "output_bytes", 0) + len(str(msg["content"]))
+            if self.output_bytes > OUTPUT_CAP:
+                msg["msg_type"] = "comm_msg"  # a type nbval skips: the output is dropped
+        return msg
+
+    def cell_setup(self):
         """No expected-to-fail marks after a timeout: each cell is graded on what it did."""
 
     original_runtest = IPyNbCell.runtest
@@ -92,21 +104,50 @@ def pytest_configure(config: pytest.Config) -> None:
                 self.cell.source,
             )
 
+    original_file_setup = IPyNbFile.setup
+
+    def file_setup(self):
+        """The grading session's kernel when there is one, else nbval's own."""
+        sessions = [p for p in self.config.pluginmanager.get_plugins() if isinstance(p, GradingSession)]
+        if not sessions:
+            return original_file_setup(self)
+        self.kernel = sessions[0].hand_over()
+        self.setup_sanitize_files()
+
     RunningKernel.await_reply = await_reply
-    IPyNbCell.setup = setup
+    RunningKernel.get_message = get_message
+    IPyNbCell.setup = cell_setup
     IPyNbCell.runtest = runtest
-    path = config.getoption("grading_results")
-    if path:
-        config.pluginmanager.register(ResultRecorder(Path(path)), "grading-results")
+    IPyNbFile.setup = file_setup
+    RunningKernel._course_guarded = True
 
 
-class ResultRecorder:
-    """Writes ``[{"cell": n, "grade_id": ..., "outcome": ..., "message": ...}, ...]``."""
+def pytest_configure(config: pytest.Config) -> None:
+    _patch_nbval()
 
-    def __init__(self, path: Path):
-        self.path = path
+
+class GradingSession:
+    """One submission's run: the kernel nbval gets, and the results, kept in memory.
+
+    ``kernel`` starts or hands over the kernel; the notebook file (with its hidden tests) is
+    deleted as soon as pytest has read it, so it is on disk for milliseconds only.
+    """
+
+    def __init__(self, notebook: Path, kernel: Callable[[], object]):
+        self.notebook = notebook
+        self.kernel = kernel
         self.results: list[dict] = []
-        self._write()
+        self.collected = 0
+        self.handed_over = False
+
+    def hand_over(self):
+        """The kernel for nbval (called once, by the notebook's setup)."""
+        self.handed_over = True
+        return self.kernel()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)
+        self.notebook.unlink(missing_ok=True)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -125,9 +166,3 @@ class ResultRecorder:
                 "seconds": round(call.duration, 3),
             }
         )
-        self._write()
-
-    def _write(self) -> None:
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.results, indent=1))
-        os.replace(partial, self.path)

@@ -1,22 +1,18 @@
-"""Grade one submission: read it safely, restore the tests, run it with nbval in a sandbox.
+"""Grade one submission: read it safely, restore the tests, run it with nbval.
 
-Each run gets a fresh temporary directory holding only the assembled notebook (never the
-solutions), a ``pytest`` process in its own session with an address-space cap (inherited
-by the kernel) and a wall-clock limit for the whole run, and a per-cell timeout. Where
-bubblewrap works, the run is also isolated by :mod:`course_tools.grading.sandbox`: no other
-files, no network, its own PID namespace.
+The assembled notebook (the student's cells and the canonical tests, hidden ones included) goes
+to a grading worker (:mod:`course_tools.grading.worker`): a long-lived process of the grader's
+that runs ``pytest --nbval-lax`` against a fresh kernel started in the submission's sandbox
+(:mod:`course_tools.grading.sandbox`) and limits (:mod:`course_tools.grading.confine`), with a
+per-cell timeout and a hard deadline for the whole notebook.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
-import os
 import re
-import resource
-import signal
-import subprocess
-import sys
-import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +22,7 @@ from course_tools.authoring import make_grading_template
 from course_tools.cells import cell_role, grade_id
 from course_tools.grading.assemble import assemble
 from course_tools.grading.sandbox import sandbox_for_run
+from course_tools.grading.worker import Job, Workers
 from course_tools.rubrics import Rubric, load_rubric
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
@@ -36,8 +33,10 @@ class Limits:
     """How much one submission may use. Defaults suit the course's small exercises."""
 
     cell_timeout: int = 60  # seconds per cell
-    memory_mb: int = 2048  # address-space cap of the pytest process and its kernel
+    memory_mb: int = 2048  # memory of the whole submission (the kernel and all it starts), and of each process
     submission_timeout: int = 900  # seconds for the whole notebook, kernel start included
+    processes: int = 256  # processes and threads of the whole submission at once
+    file_mb: int = 256  # largest file the submission may write
 
 
 @dataclass
@@ -104,101 +103,43 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
     return nb, "graded" if data["nbformat"] == 4 else "graded (converted from nbformat 3)"
 
 
-def _limit_resources(memory_mb: int):
-    def apply() -> None:
-        cap = memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+_default_workers: Workers | None = None
+_default_lock = threading.Lock()
 
 
-def run_nbval(nb: nbformat.NotebookNode, limits: Limits) -> tuple[list[dict], str | None]:
+def default_workers() -> Workers:
+    """One worker for grading outside :func:`~course_tools.grading.cli.grade_class` (tests, scripts)."""
+    global _default_workers
+    with _default_lock:
+        if _default_workers is None:
+            _default_workers = Workers(1)
+            atexit.register(_default_workers.close)
+        return _default_workers
+
+
+def run_nbval(
+    nb: nbformat.NotebookNode, limits: Limits, workers: Workers | None = None
+) -> tuple[list[dict], str | None]:
     """Run ``nb`` under ``pytest --nbval-lax`` with the guard plugin; (cell results, problem).
 
-    In the bubblewrap sandbox when there is one (:mod:`course_tools.grading.sandbox`). The grader
-    waits for the process to exit, never for the end of its output: the output goes to a file, so
-    a process that keeps it open cannot hold the grader past ``limits.submission_timeout``.
+    In the bubblewrap sandbox when there is one. The worker waits for the kernel, never for the
+    end of its output, and kills it at ``limits.submission_timeout``.
     """
-    box = sandbox_for_run()
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        workdir = Path(tmp) / "work"  # the only folder the sandbox binds, writable
-        workdir.mkdir()
-        nbformat.write(nb, workdir / "submission.ipynb")
-        (workdir / "pytest.ini").write_text("[pytest]\n")
-        results = workdir / "results.json"
-        # Only nbval and the guard are loaded (no plugin autoload): faster, and no pytest-xdist to
-        # split the notebook's cells across kernels. One submission, one pytest, one kernel.
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "submission.ipynb",
-            "-c",
-            "pytest.ini",
-            "--rootdir",
-            str(workdir),
-            "-p",
-            "nbval.plugin",
-            "-p",
-            box.guard_module if box else "course_tools.grading.nbval_guard",
-            f"--grading-results={results}",
-            "--nbval-lax",
-            "--nbval-current-env",
-            f"--nbval-cell-timeout={limits.cell_timeout}",
-            "-p",
-            "no:cacheprovider",
-            "--color=no",
-            "-q",
-        ]
-        run_env = {
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "MPLBACKEND": "Agg",
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        argv, env = box.wrap(command, workdir, run_env) if box else (command, {**os.environ, **run_env})
-        problem = None
-        with open(Path(tmp) / "output.log", "w+b") as output:
-            process = subprocess.Popen(
-                argv,
-                cwd=workdir,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_limit_resources(limits.memory_mb),
-            )
-            try:
-                process.wait(timeout=limits.submission_timeout)
-            except subprocess.TimeoutExpired:
-                problem = f"stopped after {limits.submission_timeout} s for the whole notebook"
-            finally:
-                _kill_group(process)
-            output.seek(max(0, os.fstat(output.fileno()).st_size - 4000))
-            tail = output.read().decode(errors="replace")
-        records = json.loads(results.read_text()) if results.exists() else []
-        if not records and problem is None:
-            problem = "nbval did not run: " + tail.strip()[-300:]
-        return records, problem
+    job = Job(
+        notebook=nbformat.writes(nb),
+        cell_timeout=limits.cell_timeout,
+        submission_timeout=limits.submission_timeout,
+        memory_mb=limits.memory_mb,
+        processes=limits.processes,
+        file_mb=limits.file_mb,
+        box=sandbox_for_run(),
+    )
+    return (workers or default_workers()).run(job)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """End pytest and everything it started (the kernel, anything the kernel started).
-
-    In the sandbox, killing ``bwrap`` ends its PID namespace and so every process in it, even
-    one that left the process group; without the sandbox such a process can outlive the run.
-    """
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def grade_submission(student: str, path: Path, assignment: Assignment, limits: Limits = Limits()) -> SubmissionResult:
+def grade_submission(
+    student: str, path: Path, assignment: Assignment, limits: Limits = Limits(), workers: Workers | None = None
+) -> SubmissionResult:
     """Grade one file. Never raises: whatever goes wrong becomes the result's status."""
     result = SubmissionResult(student, assignment.name, "graded")
     for gid, points in assignment.rubric.autograded_points.items():
@@ -208,7 +149,7 @@ def grade_submission(student: str, path: Path, assignment: Assignment, limits: L
         if nb is None:
             return result
         result.answers = _written_answers(nb)
-        records, problem = run_nbval(assemble(nb, assignment.template), limits)
+        records, problem = run_nbval(assemble(nb, assignment.template), limits, workers)
         _score(result, records, assignment)
         notes = _run_notes(records, limits) + ([problem] if problem else [])
         if any(c.outcome == "not run" for c in result.cells.values()):

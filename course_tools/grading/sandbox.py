@@ -1,12 +1,20 @@
-"""Run one submission's ``pytest --nbval-lax`` inside a bubblewrap (``bwrap``) sandbox.
+"""Run one submission's kernel inside a bubblewrap (``bwrap``) sandbox.
 
-The sandbox sees a read-only system (``/usr``, ``/lib*``, ``/bin``, ``/etc`` minus what only
-root may read), the read-only Python environment, the installed ``course_lib`` folder and
-nothing else of the course: no solutions, rubrics, other submissions or grading output. The
-submission's work folder is its only writable bind; ``/tmp`` and ``$HOME`` are a private
-tmpfs. It has its own network namespace (only its own loopback, so an exercise may still serve
-on 127.0.0.1 inside) and its own PID namespace: when pytest ends, or the grader kills ``bwrap``,
-the kernel ends every process left in it.
+The grader (pytest and nbval, the assembled notebook with its hidden tests, the results) stays
+outside; only the kernel, and everything the student's code starts, runs inside. The sandbox
+sees a read-only system (``/usr``, ``/lib*``, ``/bin``, ``/etc`` minus what only root may read),
+the read-only Python environment, the installed ``course_lib`` folder and nothing else of the
+course: no solutions, rubrics, other submissions or grading output. Its working folder, ``/tmp``
+and ``$HOME`` are a private tmpfs; the only host folder it sees is its own kernel folder (the
+connection file and the ZeroMQ ``ipc`` sockets the grader talks to it through), made read-only
+once the kernel is up. It has its own network namespace (only its own loopback, so an exercise
+may still serve on 127.0.0.1 inside) and its own PID namespace: when the grader kills ``bwrap``,
+the Linux kernel ends every process left in it.
+
+Why bubblewrap: it is the unprivileged sandbox Flatpak uses, packaged by every distribution
+(Debian: ``bubblewrap``), needs no daemon and no root, and builds the namespaces in one
+``exec``, which costs milliseconds per submission; a Docker container per submission would
+need a daemon the course's machines (Binder, CI, many laptops) do not have.
 
 ``COURSE_GRADE_SANDBOX`` chooses: ``auto`` (default) uses ``bwrap`` when it is on PATH and
 works here, else grades as before and says so once; ``off`` never sandboxes; ``required``
@@ -27,14 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_tools.grading import nbval_guard
-
 ENV_VAR = "COURSE_GRADE_SANDBOX"
 MODES = ("off", "auto", "required")
-#: Inside the sandbox: the guard plugin, as a top-level module (course_tools itself is not there).
-GUARD_DIR = "/opt/course-grade"
-GUARD_MODULE = "nbval_guard"
 HOME = "/tmp/home"
+WORK = "/tmp/work"  # the kernel's working folder, inside the sandbox
 NO_BWRAP = "bwrap is not available (apt-get install bubblewrap)"
 
 log = logging.getLogger("course_tools.grading")
@@ -95,7 +99,7 @@ def _python_binds() -> tuple[str, ...]:
     args: list[str] = []
     for path in paths:
         args += ["--ro-bind", path, path]
-    return (*args, "--ro-bind", os.path.realpath(nbval_guard.__file__), f"{GUARD_DIR}/{GUARD_MODULE}.py")
+    return tuple(args)
 
 
 @functools.cache
@@ -117,6 +121,8 @@ def _base_options() -> tuple[str, ...]:
         "/tmp",
         "--dir",
         HOME,
+        "--dir",
+        WORK,
         *_system_binds(),
     )
 
@@ -146,22 +152,19 @@ def _say_once(message: str) -> None:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """A working ``bwrap``: wraps one pytest command so it sees only its work folder."""
+    """A working ``bwrap``: wraps one kernel's command so it sees only its own kernel folder."""
 
     bwrap: str
 
-    guard_module = GUARD_MODULE
-
-    def wrap(self, command: list[str], workdir: Path, run_env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
-        """``(argv, env)`` running ``command`` in the sandbox with ``workdir`` as its only writable folder."""
-        work = os.path.realpath(workdir)
+    def command(self, command: list[str], folder: Path, run_env: Mapping[str, str]) -> list[str]:
+        """``command`` in the sandbox, with ``folder`` (the kernel's) as its only host folder."""
+        folder = os.path.realpath(folder)
         env = {
             "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": HOME,
             "LANG": "C.UTF-8",
             "TMPDIR": "/tmp",
-            "PYTHONPATH": GUARD_DIR,
-            # The kernel's connection file, IPython's profile, matplotlib's cache: all in the sandbox.
+            # IPython's profile, matplotlib's cache, Jupyter's folders: all in the sandbox's tmpfs.
             "JUPYTER_RUNTIME_DIR": f"{HOME}/.local/share/jupyter/runtime",
             "JUPYTER_DATA_DIR": f"{HOME}/.local/share/jupyter",
             "JUPYTER_CONFIG_DIR": f"{HOME}/.jupyter",
@@ -170,10 +173,10 @@ class Sandbox:
             "XDG_CACHE_HOME": f"{HOME}/.cache",
             **run_env,
         }
-        argv = [self.bwrap, *_base_options(), *_python_binds(), "--bind", work, work, "--chdir", work, "--clearenv"]
+        argv = [self.bwrap, *_base_options(), *_python_binds(), "--bind", folder, folder, "--chdir", WORK, "--clearenv"]
         for name, value in env.items():
             argv += ["--setenv", name, value]
-        return [*argv, "--", *command], {"PATH": os.environ.get("PATH", os.defpath)}
+        return [*argv, "--", *command]
 
 
 def sandbox_for_run(environ: Mapping[str, str] | None = None) -> Sandbox | None:
