@@ -210,7 +210,10 @@ def validate_source(nb: NotebookNode, *, name: str = "notebook") -> None:
             _forbid_markers(where, cell, allowed=())
             continue
         _check_metadata(where, cell, meta)
-        gid = meta["grade_id"]
+        gid = meta.get("grade_id")
+        if gid is None:  # nbgrader's metadata on an ordinary cell
+            _forbid_markers(where, cell, allowed=())
+            continue
         if gid in seen_grade_ids:
             raise AuthoringError(
                 f"{where}: grade id {gid!r} is used twice (also by cell {seen_grade_ids[gid]}); "
@@ -237,9 +240,16 @@ def validate_source(nb: NotebookNode, *, name: str = "notebook") -> None:
 
 
 def _check_metadata(where: _Where, cell: NotebookNode, meta: dict[str, Any]) -> None:
-    missing = [key for key in ("grade_id", "grade", "solution", "locked", "points") if key not in meta]
+    # nbgrader's schema 3 requires grade, solution and locked; a grade id only on a cell with one of
+    # them set, and points only on a graded cell (nbgrader writes none on answer or read-only cells).
+    required = ["grade", "solution", "locked"]
+    required += ["grade_id"] if any(meta.get(key) for key in required) else []
+    required += ["points"] if meta.get("grade") else []
+    missing = [key for key in required if key not in meta]
     if missing:
         raise AuthoringError(f"{where}: nbgrader metadata lacks {', '.join(missing)}")
+    if "grade_id" not in meta:
+        return  # grade, solution and locked all false: an ordinary cell, whatever else it says
     gid = meta["grade_id"]
     if not isinstance(gid, str) or not _GRADE_ID.fullmatch(gid):
         raise AuthoringError(f"{where}: grade_id {gid!r} must be a non-empty string of letters, digits, '_' and '-'")
@@ -247,7 +257,7 @@ def _check_metadata(where: _Where, cell: NotebookNode, meta: dict[str, Any]) -> 
         raise AuthoringError(f"{where}: nbgrader 'task' cells are not supported; set task to false")
     if meta.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise AuthoringError(f"{where}: schema_version must be {SCHEMA_VERSION}")
-    points = meta["points"]
+    points = meta.get("points", 0)
     if not _is_number(points) or points < 0:
         raise AuthoringError(f"{where}: points must be a number >= 0, got {points!r}")
 

@@ -16,6 +16,10 @@ Rules (``SUBMISSIONS/collect-report.md`` lists what was collected and what was n
   kept and the report says so; with no such order, neither is kept;
 - a notebook that is not valid JSON is copied anyway (the grader marks it unreadable) and noted;
 - symbolic links are not followed; zip members with an absolute path or ``..`` are refused;
+- ``SUBMISSIONS/lms-ids.csv`` records where each student came from: ``student`` (the folder),
+  ``lms`` (canvas, moodle or plain), ``lms_id`` (Canvas's user id, or Moodle's participant id
+  from the folder name: what each LMS's grade import matches on; empty for a plain folder) and
+  ``lms_name`` (the name as the export gives it). ``course-mark export`` reads it;
 - a corrupt zip stops everything before anything is written (exit status 2), and so does an
   ``--out`` that already holds submissions, unless ``--force`` (files are then overwritten,
   nothing is deleted). The exit status is 1 when something was not collected, else 0.
@@ -24,6 +28,7 @@ Rules (``SUBMISSIONS/collect-report.md`` lists what was collected and what was n
 from __future__ import annotations
 
 import argparse
+import csv
 import difflib
 import json
 import os
@@ -93,6 +98,8 @@ class Candidate:
     exercise: str
     version: int = 0
     note: str = ""
+    lms_id: str = ""  # Canvas user id or Moodle participant id; empty for a plain folder
+    lms_name: str = ""  # the student's name as the export gives it
 
 
 @dataclass
@@ -163,10 +170,10 @@ def detect_layout(paths: list[str]) -> str:
     return "plain"
 
 
-def _student(entry: Entry, layout: str) -> tuple[str, str, str, int] | str:
-    """(identity, folder, file name, version), or why the file names no student."""
+def _student(entry: Entry, layout: str) -> tuple[str, str, str, int, str, str] | str:
+    """(identity, folder, file name, version, name, LMS id), or why the file names no student."""
     parts = entry.path.split("/")
-    fallback = ""
+    fallback, uid = "", ""
     if layout == "canvas":
         split = split_canvas(parts[0]) if len(parts) == 1 else None
         if split is None:
@@ -177,7 +184,7 @@ def _student(entry: Entry, layout: str) -> tuple[str, str, str, int] | str:
         match = MOODLE.fullmatch(parts[0]) if len(parts) > 1 else None
         if match is None:
             return "not in a Moodle student folder (Name_id_assignsubmission_file_)"
-        name, file, version = match["name"], parts[-1], 0
+        name, file, version, uid = match["name"], parts[-1], 0, match["uid"]
         identity, fallback = f"{name}_{match['uid']}", f"student_{match['uid']}"
     else:
         if len(parts) > 1:
@@ -185,7 +192,9 @@ def _student(entry: Entry, layout: str) -> tuple[str, str, str, int] | str:
         name = identity = PurePosixPath(parts[0]).stem
         file, version = parts[0], 0
     folder = safe_name(name) or fallback
-    return (identity, folder, file, version) if folder else f"no usable character in the student name {name!r}"
+    if not folder:
+        return f"no usable character in the student name {name!r}"
+    return identity, folder, file, version, name, uid
 
 
 def _suggest(name: str, exercises: list[str]) -> str:
@@ -214,10 +223,10 @@ def plan(entries: list[Entry], exercises: list[str], exercise: str | None = None
         elif exercise is None and result.layout == "plain":
             result.skipped.append((entry.path, "a plain folder of <student>.ipynb needs --exercise NN_name"))
         else:
-            identity, folder, file, version = who
+            identity, folder, file, version, lms_name, lms_id = who
             name = exercise or PurePosixPath(file).stem
             if name in exercises:
-                candidates.append(Candidate(entry, identity, folder, name, version))
+                candidates.append(Candidate(entry, identity, folder, name, version, "", lms_id, lms_name))
             else:
                 result.skipped.append((entry.path, f"unknown exercise {name!r}{_suggest(name, exercises)}"))
 
@@ -272,7 +281,36 @@ def write(result: Plan, contents: list[bytes], out: Path, export: Path) -> str:
     report = _report(result, out, export)
     out.mkdir(parents=True, exist_ok=True)
     (out / "collect-report.md").write_text(report)
+    write_lms_ids(result, out)
     return report
+
+
+LMS_IDS = "lms-ids.csv"
+LMS_ID_COLUMNS = ["student", "lms", "lms_id", "lms_name"]
+
+
+def write_lms_ids(result: Plan, out: Path) -> None:
+    """``out/lms-ids.csv``: per student folder, the LMS and the id its grade import matches on.
+
+    Students already in the file (an earlier collect, with ``--force``) are kept unless collected again.
+    """
+    rows = {row["student"]: row for row in read_lms_ids(out)}
+    lms = result.layout.split()[0]
+    for c in result.kept:
+        rows[c.folder] = {"student": c.folder, "lms": lms, "lms_id": c.lms_id, "lms_name": c.lms_name}
+    with (out / LMS_IDS).open("w", newline="") as f:
+        writer = csv.DictWriter(f, LMS_ID_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows[student] for student in sorted(rows))
+
+
+def read_lms_ids(submissions: Path) -> list[dict[str, str]]:
+    """The rows of ``submissions/lms-ids.csv``; none if there is no such file."""
+    path = submissions / LMS_IDS
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _cell(text: str) -> str:

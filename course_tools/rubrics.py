@@ -25,7 +25,9 @@ A rubric lives in ``rubrics/NN_name.yml`` next to the solution notebook
 Every key is required except ``total`` and ``tasks``; unknown keys are errors (they are
 usually typos). If ``tasks`` is given, every graded cell belongs to exactly one task, and a
 task is worth the points of its cells. :func:`check_rubric_matches` compares a rubric with
-the nbgrader metadata of its notebook; :meth:`Rubric.to_markdown` renders the table that
+the nbgrader metadata of its notebook, and :func:`rubric_for` is what grading uses: the YAML
+rubric checked against its notebook, or, for an exercise without one (an nbgrader notebook as
+nbgrader wrote it), a rubric read from the notebook's metadata. :meth:`Rubric.to_markdown` renders the table that
 ``course-exercises`` writes to ``rubrics/NN_name.md``, and :meth:`Rubric.points_table` the
 table it writes into the notebook (:mod:`course_tools.points_table`).
 
@@ -57,6 +59,8 @@ __all__ = [
     "load_rubric",
     "parse_rubric",
     "check_rubric_matches",
+    "rubric_from_notebook",
+    "rubric_for",
 ]
 
 
@@ -83,7 +87,11 @@ class Level:
 
 @dataclass(frozen=True)
 class ManualItem:
-    """A written answer, judged on ``criterion`` at one of ``levels`` (highest first)."""
+    """A written answer, judged on ``criterion`` at one of ``levels`` (highest first).
+
+    A rubric read from a notebook's nbgrader metadata (:func:`rubric_from_notebook`) has no levels:
+    any points from 0 to ``points`` may be given.
+    """
 
     grade_id: str
     points: float
@@ -392,3 +400,95 @@ def check_rubric_matches(rubric: Rubric, nb: NotebookNode) -> list[str]:
             f"the notebook's graded cells add up to {_num(notebook_total)} points, the rubric to {_num(rubric.total)}"
         )
     return problems
+
+
+# --------------------------------------------------------------------------- for grading
+
+
+def _cell_names(nb: NotebookNode) -> dict[str, str]:
+    """``{grade_id: "cell N (id 'x')"}`` for every cell with a grade id, to name it in errors."""
+    return {
+        gid: f"cell {index} (id {cell.get('id', '?')!r})"
+        for index, cell in enumerate(nb.cells)
+        if (gid := grade_id(cell)) is not None
+    }
+
+
+def rubric_from_notebook(nb: NotebookNode, notebook: str) -> Rubric:
+    """The rubric an nbgrader notebook carries in its cell metadata, for an exercise with no YAML rubric.
+
+    Each test cell (``grade: true, solution: false``) is an autograded entry and each written-answer
+    cell (a markdown cell with ``grade: true, solution: true``) a manual entry with the cell's points;
+    the manual entries have no level descriptors. The title is the notebook's first heading.
+
+    >>> from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    >>> meta = lambda gid, points, solution: {"nbgrader": {"grade": True, "solution": solution, "locked": not solution,
+    ...     "points": points, "grade_id": gid, "schema_version": 3}}
+    >>> nb = new_notebook(cells=[new_markdown_cell("# Squares"),
+    ...     new_code_cell("assert f(2) == 4", metadata=meta("t", 2, False)),
+    ...     new_markdown_cell("Because ...", metadata=meta("why", 3, True))])
+    >>> rubric = rubric_from_notebook(nb, "07_squares.ipynb")
+    >>> rubric.title, rubric.autograded_points, rubric.manual_points, rubric.manual[0].levels
+    ('Squares', {'t': 2.0}, {'why': 3.0}, ())
+    """
+    names = _cell_names(nb)
+    autograded, manual = [], []
+    for cell in nb.cells:
+        role, gid = cell_role(cell), grade_id(cell)
+        if role not in ("test", "manual") or gid is None:
+            continue
+        points = cell_points(cell)
+        if not points > 0:
+            raise RubricError(f"{notebook}: {names[gid]}, grade id {gid!r}: a graded cell needs points > 0")
+        if role == "test":
+            autograded.append(AutogradedItem(gid, points, f"nbgrader test cell {gid} ({names[gid]})"))
+        else:
+            criterion = f"Written answer {gid}, marked out of {_num(points)} (no rubric file: no level descriptors)."
+            manual.append(ManualItem(gid, points, criterion, ()))
+    if not autograded and not manual:
+        raise RubricError(f"{notebook}: no graded cell (nbgrader grade: true) and no rubric file; nothing to grade")
+    heading = next(
+        (
+            line.lstrip("#").strip()
+            for c in nb.cells
+            if c.cell_type == "markdown"
+            for line in _lines(c)
+            if line.startswith("#")
+        ),
+        "",
+    )
+    return Rubric(notebook, heading or Path(notebook).stem, tuple(autograded), tuple(manual))
+
+
+def _lines(cell: NotebookNode) -> list[str]:
+    source = cell.get("source", "")
+    return ("".join(source) if isinstance(source, list) else source).splitlines()
+
+
+def rubric_for(solution_nb: NotebookNode, rubric_path: Path | str) -> Rubric:
+    """The rubric to grade ``solution_nb`` with: ``rubric_path`` if it exists, else the notebook's own.
+
+    A YAML rubric must agree with the notebook (:func:`check_rubric_matches`): a test cell the rubric
+    does not list, or a rubric entry with no cell, is a :class:`RubricError` that names the cell.
+    Without the file, the points come from the notebook's nbgrader metadata
+    (:func:`rubric_from_notebook`); the notebook is named after the rubric path
+    (``rubrics/07_squares.yml`` -> ``07_squares.ipynb``).
+    """
+    rubric_path = Path(rubric_path)
+    notebook = rubric_path.stem + ".ipynb"
+    if not rubric_path.exists():
+        return rubric_from_notebook(solution_nb, notebook)
+    rubric = load_rubric(rubric_path)
+    problems = check_rubric_matches(rubric, solution_nb)
+    if problems:
+        names = _cell_names(solution_nb)
+        located = [
+            problem + "".join(f" [{where}]" for gid, where in names.items() if f"{gid!r}" in problem)
+            for problem in problems
+        ]
+        raise RubricError(
+            f"{rubric_path.name} does not match solutions/{notebook}:\n"
+            + "\n".join(f"  - {line}" for line in located)
+            + f"\nFix the rubric or the notebook (or delete {rubric_path.name} to take the points from the notebook)."
+        )
+    return rubric

@@ -284,3 +284,129 @@ def test_rubric_is_not_modified_by_checks() -> None:
     snapshot = copy.deepcopy(data)
     check_rubric_matches(parse_rubric(data), demo_notebook())
     assert data == snapshot
+
+
+# --------------------------------------------------------------------------- nbgrader notebooks (rubric_for)
+
+
+def nbgrader_notebook() -> Any:
+    """A source notebook as nbgrader's create-assignment toolbar writes it: points only on graded cells,
+    no ``task`` key on most cells, nbgrader's solution and hidden-test markers."""
+
+    def meta(gid: str | None, *, grade: bool, solution: bool, locked: bool, points: float | None = None) -> dict:
+        data = {"grade": grade, "solution": solution, "locked": locked, "schema_version": 3}
+        data |= {"grade_id": gid} if gid else {}
+        data |= {"points": points} if points is not None else {}
+        return {"nbgrader": data}
+
+    return new_notebook(
+        cells=[
+            new_markdown_cell(
+                "# Squares\n\nWrite `square`.",
+                id="intro",
+                metadata=meta("intro", grade=False, solution=False, locked=True),
+            ),
+            new_markdown_cell(
+                "A plain cell nbgrader touched.",
+                id="plain",
+                metadata=meta(None, grade=False, solution=False, locked=False),
+            ),
+            new_code_cell(
+                "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+                id="answer",
+                metadata=meta("square_answer", grade=False, solution=True, locked=False),
+            ),
+            new_code_cell(
+                "assert square(2) == 4\n### BEGIN HIDDEN TESTS\nassert square(-3) == 9\n### END HIDDEN TESTS",
+                id="tests",
+                metadata=meta("square_tests", grade=True, solution=False, locked=True, points=2),
+            ),
+            new_markdown_cell("Why is a square never negative?", id="ask"),
+            new_markdown_cell(
+                "Because ...", id="why", metadata=meta("why", grade=True, solution=True, locked=False, points=3)
+            ),
+        ]
+    )
+
+
+def test_an_nbgrader_notebook_is_a_solution_as_it_is(tmp_path: Path) -> None:
+    from course_tools.authoring import make_grading_template, make_student_version
+    from course_tools.rubrics import rubric_for
+
+    nb = nbgrader_notebook()
+    template, student = make_grading_template(nb, name="07_squares.ipynb"), make_student_version(nb)
+    assert "assert square(-3) == 9" in template.cells[3].source and "square(-3)" not in student.cells[3].source
+    assert "return x * x" not in student.cells[2].source
+    rubric = rubric_for(nb, tmp_path / "rubrics" / "07_squares.yml")  # no rubric file: the notebook's points
+    assert (rubric.notebook, rubric.title) == ("07_squares.ipynb", "Squares")
+    assert rubric.autograded_points == {"square_tests": 2.0} and rubric.manual_points == {"why": 3.0}
+    assert rubric.manual[0].levels == () and rubric.total == 5
+
+
+NBGRADER_RUBRIC = """\
+notebook: 07_squares.ipynb
+title: Squares
+autograded:
+  - {grade_id: square_tests, points: 2, description: square works}
+manual:
+  - grade_id: why
+    points: 3
+    criterion: explains it
+    levels:
+      - {points: 3, descriptor: right}
+      - {points: 0, descriptor: wrong}
+"""
+
+
+def test_a_rubric_file_that_agrees_with_its_notebook_is_used(tmp_path: Path) -> None:
+    from course_tools.rubrics import rubric_for
+
+    (tmp_path / "07_squares.yml").write_text(NBGRADER_RUBRIC)
+    rubric = rubric_for(nbgrader_notebook(), tmp_path / "07_squares.yml")
+    assert [level.descriptor for level in rubric.manual[0].levels] == ["right", "wrong"]
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            lambda text: text.replace("  - {grade_id: square_tests, points: 2, description: square works}", ""),
+            "graded cell 'square_tests' (2 points) has no autograded entry [cell 3 (id 'tests')]",
+        ),
+        (
+            lambda text: text.replace("manual:", "  - {grade_id: extra, points: 1, description: x}\nmanual:"),
+            "rubric entry 'extra' has no graded cell with that grade id in the notebook",
+        ),
+        (
+            lambda text: text.replace("square_tests, points: 2", "square_tests, points: 4"),
+            "'square_tests' is worth 4 points in the rubric but 2 in the notebook [cell 3 (id 'tests')]",
+        ),
+    ],
+    ids=["test-cell-not-in-rubric", "rubric-id-without-cell", "points-differ"],
+)
+def test_a_rubric_that_disagrees_with_its_notebook_is_an_error_naming_the_cell(
+    tmp_path: Path, change: Any, expected: str
+) -> None:
+    from course_tools.rubrics import rubric_for
+
+    (tmp_path / "07_squares.yml").write_text(change(NBGRADER_RUBRIC))
+    with pytest.raises(RubricError) as error:
+        rubric_for(nbgrader_notebook(), tmp_path / "07_squares.yml")
+    assert expected in str(error.value) and "07_squares.yml does not match solutions/07_squares.ipynb" in str(
+        error.value
+    )
+
+
+def test_a_notebook_without_graded_cells_or_rubric_is_an_error(tmp_path: Path) -> None:
+    from course_tools.rubrics import rubric_for
+
+    with pytest.raises(RubricError, match="no graded cell"):
+        rubric_for(new_notebook(cells=[new_markdown_cell("# Nothing", id="x")]), tmp_path / "08_nothing.yml")
+
+
+def test_the_course_exercises_get_their_yaml_rubric() -> None:
+    from course_tools.rubrics import rubric_for
+
+    for solution in SOLUTIONS:
+        rubric = rubric_for(read_notebook(solution), ROOT / "rubrics" / f"{solution.stem}.yml")
+        assert rubric == load_rubric(ROOT / "rubrics" / f"{solution.stem}.yml")

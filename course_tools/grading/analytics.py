@@ -1,4 +1,5 @@
-"""Learning analytics for the class summary: per check, the pass rate and what went wrong most often.
+"""Learning analytics for the class summary: per check, the pass rate and what went wrong most often;
+per written answer (after ``course-mark merge``), how many students reached each level.
 
 Failure messages are grouped after :func:`normalise_message` has reduced each one to the mistake
 it describes, so that the same mistake made by different students (with different numbers, object
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from course_tools.grading.runner import CellResult, SubmissionResult
@@ -163,3 +164,48 @@ def failures_markdown(stats: list[CheckStats]) -> list[str]:
 def _code(text: str) -> str:
     """``text`` safe inside a Markdown code span."""
     return text.replace("`", "'")
+
+
+# --------------------------------------------------------------------------- written answers
+
+
+@dataclass
+class LevelStats:
+    """One written-answer criterion across the class: students per level, and how many are not marked."""
+
+    grade_id: str
+    points: float
+    counts: list[tuple[float, int]]  # (level's points, students), highest level first
+    unmarked: int = 0
+
+    @property
+    def marked(self) -> int:
+        return sum(count for _, count in self.counts)
+
+
+def level_stats(grade_id: str, points: float, levels: Sequence[float], given: Iterable[float | None]) -> LevelStats:
+    """Students per level of a criterion: ``levels`` are its levels' points (empty if it has none,
+    then each mark given is its own level), ``given`` the level of each student (``None``: not marked).
+
+    >>> level_stats("slo", 4, [4, 3, 2, 1, 0], [3, 4, 3, None, 0]).counts
+    [(4, 1), (3, 2), (2, 0), (1, 0), (0, 1)]
+    >>> level_stats("essay", 2, [], [1.5, 2, 1.5]).counts
+    [(2, 1), (1.5, 2)]
+    """
+    given = list(given)
+    counts = Counter(level for level in given if level is not None)
+    shown = sorted(set(levels) or set(counts), reverse=True)
+    return LevelStats(grade_id, float(points), [(level, counts[level]) for level in shown], given.count(None))
+
+
+def levels_markdown(stats: list[LevelStats]) -> list[str]:
+    """The ``## Written answers: levels`` section of ``summary.md``, as lines."""
+    lines = ["## Written answers: levels", ""]
+    for s in stats:
+        lines += [f"### {s.grade_id} ({s.points:g} points): {s.marked} marked", ""]
+        lines += ["| level (points) | students | share |", "|---|---|---|"]
+        lines += [f"| {level:g} | {count} | {count / s.marked if s.marked else 0:.0%} |" for level, count in s.counts]
+        if s.unmarked:
+            lines += ["", f"Not marked yet: {s.unmarked}."]
+        lines.append("")
+    return lines[:-1]

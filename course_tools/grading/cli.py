@@ -21,11 +21,17 @@ say so once), ``required`` (refuse to grade without a sandbox) or ``off``.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
 from pathlib import Path
 
+import nbformat
+
+from course_tools.grading.output import open_fresh
 from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
 from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run
@@ -39,25 +45,92 @@ def grade_class(
     limits: Limits = Limits(),
     jobs: int | None = None,
     progress=print,
+    resume: bool = False,
 ) -> list[SubmissionResult]:
-    """Grade every student folder in ``submissions`` for ``assignment``; write the reports."""
+    """Grade every student folder in ``submissions`` for ``assignment``; write the reports.
+
+    Each result is also appended to ``graded.jsonl`` as soon as it is known. With ``resume``, a
+    student whose notebook, exercise and limits are unchanged since that file was written keeps
+    the result found there (a run that was interrupted goes on where it stopped).
+    """
+    folder = out / assignment.name
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    journal = Journal(folder / "graded.jsonl", _fingerprint(assignment, limits))
+    kept = journal.load() if resume else {}
+    journal.start(keep=kept)
     results = []
+    for student in students:
+        if student.name in kept and kept[student.name][0] == _digest(student / f"{assignment.name}.ipynb"):
+            results.append(kept[student.name][1])
+    if results:
+        progress(f"kept {len(results)} results from the interrupted run (--resume)")
+    todo = [s for s in students if s.name not in {r.student for r in results}]
     jobs = jobs or os.cpu_count() or 1
     with Workers(jobs) as workers, ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {
             pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits, workers): s
-            for s in students
+            for s in todo
         }
-        for done, future in enumerate(as_completed(futures), 1):
+        for done, future in enumerate(as_completed(futures), len(results) + 1):
             result = future.result()
             results.append(result)
+            journal.add(result, _digest(futures[future] / f"{assignment.name}.ipynb"))
             progress(
                 f"[{done}/{len(students)}] {result.student}: {result.total:g}/"
                 f"{assignment.rubric.autograded_total:g} ({result.status})"
             )
-    write_reports(results, assignment, out / assignment.name)
+    write_reports(results, assignment, folder)
     return sorted(results, key=lambda r: r.student)
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _fingerprint(assignment: Assignment, limits: Limits) -> str:
+    """What a kept result depends on besides the notebook: the tests, the rubric, the limits."""
+    text = nbformat.writes(assignment.template) + repr(assignment.rubric) + repr(limits)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Journal:
+    """``graded.jsonl``: a line per graded student, written as grading goes, read by ``--resume``."""
+
+    def __init__(self, path: Path, fingerprint: str):
+        self.path, self.fingerprint = path, fingerprint
+
+    def load(self) -> dict[str, tuple[str | None, SubmissionResult]]:
+        """Results of this exercise, tests and limits, by student: (notebook digest, result)."""
+        kept = {}
+        try:
+            lines = self.path.read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                if entry["fingerprint"] == self.fingerprint:
+                    kept[entry["student"]] = (entry["digest"], SubmissionResult.from_dict(entry["result"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by the interruption
+        return kept
+
+    def start(self, keep: dict[str, tuple[str | None, SubmissionResult]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open_fresh(self.path) as f:
+            for digest, result in keep.values():
+                f.write(self._line(result, digest))
+
+    def add(self, result: SubmissionResult, digest: str | None) -> None:
+        with open(self.path, "a") as f:
+            f.write(self._line(result, digest))
+
+    def _line(self, result: SubmissionResult, digest: str | None) -> str:
+        entry = {"fingerprint": self.fingerprint, "student": result.student, "digest": digest, "result": asdict(result)}
+        return json.dumps(entry) + "\n"
 
 
 def _assignments_in(submissions: Path, solutions: Path) -> list[str]:
@@ -83,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         help="course folder holding solutions/ and rubrics/ (default: current folder)",
     )
     parser.add_argument("--out", type=Path, default=Path("grading"), help="where to write (default: grading/)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the results of an interrupted run (graded.jsonl) for unchanged notebooks; grade the rest",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
     parser.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout, help="seconds per cell")
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb, help="memory cap per submission")
@@ -117,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             limits,
             args.jobs,
             progress=lambda line: print(line, file=sys.stderr),
+            resume=args.resume,
         )
         print(f"Wrote {args.out / name}/grades.csv, feedback/ and summary.md", file=sys.stderr)
     return 0

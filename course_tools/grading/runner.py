@@ -23,7 +23,7 @@ from course_tools.cells import cell_role, grade_id
 from course_tools.grading.assemble import assemble
 from course_tools.grading.sandbox import sandbox_for_run
 from course_tools.grading.worker import Job, Workers
-from course_tools.rubrics import Rubric, load_rubric
+from course_tools.rubrics import Rubric, rubric_for
 
 HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
 
@@ -50,13 +50,14 @@ class Assignment:
 
     @classmethod
     def load(cls, name: str, solutions: Path, rubrics: Path) -> Assignment:
-        solution_path, rubric_path = solutions / f"{name}.ipynb", rubrics / f"{name}.yml"
-        for path in (solution_path, rubric_path):
-            if not path.exists():
-                raise FileNotFoundError(f"{path} not found: grading '{name}' needs its solution notebook and rubric")
+        """The exercise ``name``: its solution notebook, and its rubric YAML if there is one (else the
+        points in the notebook's nbgrader metadata); a rubric that disagrees with the notebook is an error."""
+        solution_path = solutions / f"{name}.ipynb"
+        if not solution_path.exists():
+            raise FileNotFoundError(f"{solution_path} not found: grading '{name}' needs its solution notebook")
         solution = nbformat.read(solution_path, as_version=4)
         hidden = frozenset(grade_id(c) for c in solution.cells if cell_role(c) == "test" and HIDDEN_MARKER in c.source)
-        return cls(name, make_grading_template(solution), load_rubric(rubric_path), hidden)
+        return cls(name, make_grading_template(solution), rubric_for(solution, rubrics / f"{name}.yml"), hidden)
 
 
 @dataclass
@@ -79,6 +80,12 @@ class SubmissionResult:
     @property
     def total(self) -> float:
         return sum(c.points for c in self.cells.values())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SubmissionResult:
+        """The inverse of ``dataclasses.asdict`` (results kept by ``course-grade --resume``)."""
+        cells = {gid: CellResult(**cell) for gid, cell in data["cells"].items()}
+        return cls(data["student"], data["assignment"], data["status"], cells, dict(data["answers"]))
 
 
 def read_submission(path: Path) -> tuple[nbformat.NotebookNode | None, str]:

@@ -15,10 +15,12 @@ shortly after that, and starts a new one for the next submission.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import queue
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,7 +67,13 @@ def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
         path = Path(tmp) / "submission.ipynb"
         path.write_text(job.notebook)
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
-        timer = threading.Timer(job.submission_timeout, kernel.kill)  # the submission's hard deadline
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            kernel.kill()
+
+        timer = threading.Timer(job.submission_timeout, stop)  # the submission's hard deadline
         timer.daemon = True
 
         def hand_over():
@@ -98,7 +106,9 @@ def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
         finally:
             timer.cancel()
     problem = None
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if stopped.is_set():
+        problem = f"stopped after {job.submission_timeout} s for the whole notebook"
+    elif status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         problem = f"nbval did not run (pytest exit {int(status)}): " + out.getvalue().strip()[-300:]
     elif not session.handed_over:
         problem = "results rejected: nbval did not run in the prepared kernel"
@@ -110,9 +120,16 @@ def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
     return (session.results if problem is None else []), problem
 
 
+def _die_with_parent() -> None:
+    """Linux: this worker gets SIGKILL when the grader dies, even by SIGKILL (its kernels follow)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def serve(jobs: Connection, answers: Connection) -> None:
     """The worker's loop: a job in, ``(records, problem)`` out, until the pipe closes."""
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only nbval and the guard: no xdist
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     import nbval.plugin  # noqa: F401  (imported once, here, not once per submission)
 
