@@ -31,10 +31,11 @@ from pathlib import Path
 
 import nbformat
 
+from course_tools.grading.confine import usable_hierarchies
 from course_tools.grading.output import open_fresh
 from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
-from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run
+from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run, say_once
 from course_tools.grading.worker import Workers
 
 
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         sandbox_for_run()  # refuses now if required and missing; else says once if there is none
     except SandboxUnavailable as error:
         parser.error(str(error))
+    missing = usable_hierarchies()[1]
+    if missing:
+        say_once(f"no memory and process limit for a whole submission, only per process: {missing}")
     names = args.assignment or _assignments_in(args.submissions, solutions)
     if not names:
         parser.error(f"no notebook in {args.submissions}/<student>/ is named like an exercise in {solutions}")

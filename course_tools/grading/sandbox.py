@@ -142,7 +142,7 @@ def _probe(bwrap: str) -> str | None:
     return None
 
 
-def _say_once(message: str) -> None:
+def say_once(message: str) -> None:
     with _told_lock:
         if message in _told:
             return
@@ -186,7 +186,7 @@ def sandbox_for_run(environ: Mapping[str, str] | None = None) -> Sandbox | None:
     """
     chosen = mode(environ)
     if chosen == "off":
-        _say_once(f"grading without a sandbox: {ENV_VAR}=off; submissions can read files the grader can read")
+        say_once(f"grading without a sandbox: {ENV_VAR}=off; submissions can read files the grader can read")
         return None
     bwrap = shutil.which("bwrap")
     problem = NO_BWRAP if bwrap is None else _probe(bwrap)
@@ -194,5 +194,5 @@ def sandbox_for_run(environ: Mapping[str, str] | None = None) -> Sandbox | None:
         return Sandbox(bwrap)
     if chosen == "required":
         raise SandboxUnavailable(f"{ENV_VAR}=required, but {problem}")
-    _say_once(f"grading without a sandbox: {problem}; submissions can read files the grader can read")
+    say_once(f"grading without a sandbox: {problem}; submissions can read files the grader can read")
     return None
