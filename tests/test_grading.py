@@ -15,6 +15,8 @@ from course_tools.cells import grade_id
 from course_tools.grading.assemble import assemble
 from course_tools.grading.cli import grade_class, main
 from course_tools.grading.nbval_guard import strip_ansi
+from course_tools.grading.output import UnsafeOutput
+from course_tools.grading.report import write_reports
 from course_tools.grading.runner import Assignment, Limits, grade_submission, read_submission
 
 LIMITS = Limits(cell_timeout=5, memory_mb=1024, submission_timeout=120)
@@ -217,3 +219,26 @@ def test_cli_reports_a_wrong_folder_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "nope")])
     assert "expected SUBMISSIONS/<student>/<NN_name>.ipynb" in capsys.readouterr().err
+
+
+def test_reports_never_write_through_a_planted_link(graded, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    out = tmp_path / "out"
+    (out / "feedback").mkdir(parents=True)
+    (out / "grades.csv").symlink_to(victim)
+    (out / "feedback" / "alice.md").symlink_to(victim)
+    write_reports(list(graded["results"].values()), graded["assignment"], out)
+    assert victim.read_text() == "untouched"
+    assert not (out / "grades.csv").is_symlink() and "alice" in (out / "grades.csv").read_text()
+    assert not (out / "feedback" / "alice.md").is_symlink()
+
+
+def test_a_linked_output_folder_is_refused(graded, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "feedback").symlink_to(elsewhere)
+    with pytest.raises(UnsafeOutput, match="is a symbolic link"):
+        write_reports(list(graded["results"].values()), graded["assignment"], tmp_path / "out")
+    assert list(elsewhere.iterdir()) == []
