@@ -10,6 +10,8 @@ A rubric lives in ``rubrics/NN_name.yml`` next to the solution notebook
       - grade_id: percentile_visible              # the cell's nbgrader grade_id
         points: 2                                 # a positive number, equal to the cell's
         description: percentile matches numpy on the visible cases
+        check: in-process                         # optional: see "Trusted checks" below
+        forbidden: [numpy.percentile]             # optional: names the answers must not use
     manual:                                       # one entry per written answer (may be empty)
       - grade_id: slo_answer
         points: 4
@@ -22,9 +24,21 @@ A rubric lives in ``rubrics/NN_name.yml`` next to the solution notebook
         what: a percentile function               # one line, markdown allowed
         grade_ids: [percentile_visible, percentile_hidden]
 
-Every key is required except ``total`` and ``tasks``; unknown keys are errors (they are
-usually typos). If ``tasks`` is given, every graded cell belongs to exactly one task, and a
-task is worth the points of its cells. :func:`check_rubric_matches` compares a rubric with
+Every key is required except ``total``, ``tasks``, ``check`` and ``forbidden``; unknown keys
+are errors (they are usually typos). If ``tasks`` is given, every graded cell belongs to exactly
+one task, and a task is worth the points of its cells.
+
+Trusted checks. A test cell that hands its values to ``probe(...)``
+(:mod:`course_lib.checks.probe`) is decided outside the student's kernel: the grader compares
+those values with the reference solution's. A test cell that must observe behaviour inside the
+kernel (statements per request, cache calls, memory growth) cannot be; its entry says
+``check: in-process``, and its points are best-effort: a student's code that changes the checks
+themselves can earn them. :func:`check_probes` enforces that the two agree with the notebook.
+``forbidden`` lists dotted names (``numpy.percentile``) that the student's answer cells must
+not use; the grader looks for them in the source (:mod:`course_tools.grading.forbidden`), outside
+the kernel, as well as the in-kernel spy of the check itself.
+
+:func:`check_rubric_matches` compares a rubric with
 the nbgrader metadata of its notebook, and :func:`rubric_for` is what grading uses: the YAML
 rubric checked against its notebook, or, for an exercise without one (an nbgrader notebook as
 nbgrader wrote it), a rubric read from the notebook's metadata. :meth:`Rubric.to_markdown` renders the table that
@@ -75,6 +89,8 @@ class AutogradedItem:
     grade_id: str
     points: float
     description: str
+    in_process: bool = False  # ``check: in-process``: decided in the student's kernel, best-effort
+    forbidden: tuple[str, ...] = ()  # dotted names the answers must not use
 
 
 @dataclass(frozen=True)
@@ -182,7 +198,11 @@ class Rubric:
         ]
         if self.autograded:
             lines += ["", "## Autograded tests", "", "| Grade id | Points | What it checks |", "| --- | ---: | --- |"]
-            lines += [f"| `{i.grade_id}` | {_num(i.points)} | {_cell(i.description)} |" for i in self.autograded]
+            lines += [
+                f"| `{i.grade_id}` | {_num(i.points)} | {_cell(i.description)}"
+                f"{' *(checked in your kernel: best-effort)*' if i.in_process else ''} |"
+                for i in self.autograded
+            ]
         for item in self.manual:
             lines += [
                 "",
@@ -211,6 +231,7 @@ def _cell(text: str) -> str:
 _TOP_KEYS = {"notebook", "title", "autograded", "manual"}
 _TASK_KEYS = {"task", "what", "grade_ids"}
 _AUTO_KEYS = {"grade_id", "points", "description"}
+_AUTO_OPTIONAL = {"check", "forbidden"}
 _MANUAL_KEYS = {"grade_id", "points", "criterion", "levels"}
 _LEVEL_KEYS = {"points", "descriptor"}
 
@@ -238,8 +259,10 @@ def parse_rubric(data: Any, *, source: str = "rubric") -> Rubric:
             grade_id=_text(entry, "grade_id", where=where),
             points=_points(entry, where=where),
             description=_text(entry, "description", where=where),
+            in_process=_check_kind(entry, where=where),
+            forbidden=_names(entry, "forbidden", where=where),
         )
-        for where, entry in _entries(top, "autograded", _AUTO_KEYS, source=source)
+        for where, entry in _entries(top, "autograded", _AUTO_KEYS, source=source, optional=_AUTO_OPTIONAL)
     )
     manual = tuple(
         _manual_item(entry, where=where) for where, entry in _entries(top, "manual", _MANUAL_KEYS, source=source)
@@ -330,7 +353,9 @@ def _mapping(data: Any, required: set[str], optional: set[str], *, where: str) -
     return data
 
 
-def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: str) -> list[tuple[str, Any]]:
+def _entries(
+    top: Mapping[str, Any], key: str, required: set[str], *, source: str, optional: set[str] = frozenset()
+) -> list[tuple[str, Any]]:
     value = top[key]
     if value is None:
         return []
@@ -340,8 +365,23 @@ def _entries(top: Mapping[str, Any], key: str, required: set[str], *, source: st
     for index, entry in enumerate(value):
         label = (entry.get("grade_id") or entry.get("task")) if isinstance(entry, Mapping) else None
         where = f"{source}: {key}[{index}]" + (f" ({label})" if label else "")
-        out.append((where, _mapping(entry, required, set(), where=where)))
+        out.append((where, _mapping(entry, required, set(optional), where=where)))
     return out
+
+
+def _check_kind(entry: Mapping[str, Any], *, where: str) -> bool:
+    """``True`` for ``check: in-process``; the only other value is ``trusted``, the default."""
+    kind = entry.get("check", "trusted")
+    if kind not in ("trusted", "in-process"):
+        raise RubricError(f"{where}: check must be 'trusted' (the default) or 'in-process', got {kind!r}")
+    return kind == "in-process"
+
+
+def _names(entry: Mapping[str, Any], key: str, *, where: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise RubricError(f"{where}: {key} must be a list of dotted names such as numpy.percentile")
+    return tuple(value)
 
 
 def _text(data: Mapping[str, Any], key: str, *, where: str) -> str:
@@ -402,6 +442,30 @@ def check_rubric_matches(rubric: Rubric, nb: NotebookNode) -> list[str]:
     return problems
 
 
+def probes(cell: NotebookNode) -> bool:
+    """Whether a test cell hands values to ``probe(...)`` (a trusted check)."""
+    return "probe(" in "".join(cell.get("source", ""))
+
+
+def check_probes(rubric: Rubric, nb: NotebookNode) -> list[str]:
+    """Problems between the rubric's ``check:`` kinds and the notebook's test cells: a cell without
+    ``probe(...)`` must be marked ``check: in-process``, and a cell marked so must not probe."""
+    cells = {grade_id(cell): cell for cell in nb.cells if cell_role(cell) == "test"}
+    problems = []
+    for item in rubric.autograded:
+        cell = cells.get(item.grade_id)
+        if cell is None:
+            continue
+        if not item.in_process and not probes(cell):
+            problems.append(
+                f"test cell {item.grade_id!r} hands no value to probe(...): hand the checked values to probe() "
+                "so that the grader decides outside the student's kernel, or mark it `check: in-process`"
+            )
+        elif item.in_process and probes(cell):
+            problems.append(f"test cell {item.grade_id!r} is marked `check: in-process` but calls probe(...)")
+    return problems
+
+
 # --------------------------------------------------------------------------- for grading
 
 
@@ -440,8 +504,9 @@ def rubric_from_notebook(nb: NotebookNode, notebook: str) -> Rubric:
         points = cell_points(cell)
         if not points > 0:
             raise RubricError(f"{notebook}: {names[gid]}, grade id {gid!r}: a graded cell needs points > 0")
-        if role == "test":
-            autograded.append(AutogradedItem(gid, points, f"nbgrader test cell {gid} ({names[gid]})"))
+        if role == "test":  # an nbgrader test cell asserts in the kernel, unless it probes
+            description = f"nbgrader test cell {gid} ({names[gid]})"
+            autograded.append(AutogradedItem(gid, points, description, in_process=not probes(cell)))
         else:
             criterion = f"Written answer {gid}, marked out of {_num(points)} (no rubric file: no level descriptors)."
             manual.append(ManualItem(gid, points, criterion, ()))
@@ -479,7 +544,7 @@ def rubric_for(solution_nb: NotebookNode, rubric_path: Path | str) -> Rubric:
     if not rubric_path.exists():
         return rubric_from_notebook(solution_nb, notebook)
     rubric = load_rubric(rubric_path)
-    problems = check_rubric_matches(rubric, solution_nb)
+    problems = check_rubric_matches(rubric, solution_nb) + check_probes(rubric, solution_nb)
     if problems:
         names = _cell_names(solution_nb)
         located = [

@@ -40,11 +40,14 @@ def solution_notebook() -> nbformat.NotebookNode:
             metadata=_meta("add_answer", grade=False, solution=True),
         ),
         new_code_cell(
-            'assert add(1, 2) == 3, "add(1, 2) should be 3"',
+            'from course_lib.checks.probe import probe\nassert add(1, 2) == 3, "add(1, 2) should be 3"\n'
+            'probe("add", [add(1, 2), add(2.5, 4)])',
             metadata=_meta("add_visible", grade=True, solution=False, points=2),
         ),
         new_code_cell(
-            "### BEGIN HIDDEN TESTS\nassert add(-5, 5) == 0\nassert add(10**6, 1) == 1000001\n### END HIDDEN TESTS",
+            "### BEGIN HIDDEN TESTS\nfrom course_lib.checks.probe import grading_rng, probe\n"
+            "_pairs = grading_rng().integers(-10**6, 10**6, size=(20, 2)).tolist() + [[-5, 5], [10**6, 1]]\n"
+            'probe("add", [add(a, b) for a, b in _pairs])\n### END HIDDEN TESTS',
             metadata=_meta("add_hidden", grade=True, solution=False, points=3),
         ),
         new_code_cell(
@@ -71,7 +74,7 @@ title: Tiny exercise
 autograded:
   - {grade_id: add_visible, points: 2, description: add works on the visible case}
   - {grade_id: add_hidden, points: 3, description: add works on hidden cases}
-  - {grade_id: mul_visible, points: 5, description: mul works}
+  - {grade_id: mul_visible, points: 5, description: mul works, check: in-process}
 manual:
   - grade_id: explain
     points: 2

@@ -29,7 +29,7 @@ from course_tools.grading.cli import grade_class
 from course_tools.grading.runner import Assignment, Limits
 
 REPO = Path(__file__).resolve().parents[1]
-LIMITS = Limits(cell_timeout=5, memory_mb=768, submission_timeout=25, processes=128, file_mb=64)
+LIMITS = Limits(cell_timeout=5, memory_mb=1024, submission_timeout=25, processes=128, file_mb=64)
 MARKER = f"course-attack-{uuid.uuid4().hex}"
 WRONG = "def add(a, b):\n    return 0\n"
 #: Files a submission must not change: the grader's source, the library, nbval, a startup folder.
@@ -263,7 +263,7 @@ def _probe(hostile_class, label: str) -> str:
 
 def test_processes_memory_and_files_are_limited_for_the_whole_submission(hostile_class):
     assert int(_probe(hostile_class, "processes started")) < LIMITS.processes
-    assert int(_probe(hostile_class, "memory children alive")) < 2  # 4 x 500 MB in a 768 MB submission
+    assert int(_probe(hostile_class, "memory children alive")) < 2  # 4 x 500 MB in a 1024 MB submission
     # the working folder: at most file_mb; the kernel's own folder on the host: nothing
     assert _probe(hostile_class, "big files MB") == f"[{LIMITS.file_mb}, 0]"
 

@@ -347,7 +347,7 @@ NBGRADER_RUBRIC = """\
 notebook: 07_squares.ipynb
 title: Squares
 autograded:
-  - {grade_id: square_tests, points: 2, description: square works}
+  - {grade_id: square_tests, points: 2, description: square works, check: in-process}
 manual:
   - grade_id: why
     points: 3
@@ -370,7 +370,9 @@ def test_a_rubric_file_that_agrees_with_its_notebook_is_used(tmp_path: Path) -> 
     "change, expected",
     [
         (
-            lambda text: text.replace("  - {grade_id: square_tests, points: 2, description: square works}", ""),
+            lambda text: text.replace(
+                "  - {grade_id: square_tests, points: 2, description: square works, check: in-process}", ""
+            ),
             "graded cell 'square_tests' (2 points) has no autograded entry [cell 3 (id 'tests')]",
         ),
         (
@@ -410,3 +412,14 @@ def test_the_course_exercises_get_their_yaml_rubric() -> None:
     for solution in SOLUTIONS:
         rubric = rubric_for(read_notebook(solution), ROOT / "rubrics" / f"{solution.stem}.yml")
         assert rubric == load_rubric(ROOT / "rubrics" / f"{solution.stem}.yml")
+
+
+def test_a_test_cell_without_probe_must_be_marked_in_process(tmp_path: Path) -> None:
+    from course_tools.rubrics import rubric_for
+
+    (tmp_path / "07_squares.yml").write_text(NBGRADER_RUBRIC.replace(", check: in-process", ""))
+    with pytest.raises(RubricError, match="'square_tests' hands no value to probe"):
+        rubric_for(nbgrader_notebook(), tmp_path / "07_squares.yml")
+    (tmp_path / "07_squares.yml").write_text(NBGRADER_RUBRIC.replace("in-process", "sometimes"))
+    with pytest.raises(RubricError, match="check must be 'trusted'"):
+        rubric_for(nbgrader_notebook(), tmp_path / "07_squares.yml")

@@ -34,7 +34,7 @@ import nbformat
 from course_tools.grading.confine import usable_hierarchies
 from course_tools.grading.output import open_fresh
 from course_tools.grading.report import write_reports
-from course_tools.grading.runner import Assignment, Limits, SubmissionResult, grade_submission
+from course_tools.grading.runner import Assignment, Limits, ReferenceFailed, SubmissionResult, grade_submission
 from course_tools.grading.sandbox import SandboxUnavailable, sandbox_for_run, say_once
 from course_tools.grading.worker import Workers
 
@@ -68,6 +68,9 @@ def grade_class(
     todo = [s for s in students if s.name not in {r.student for r in results}]
     jobs = jobs or os.cpu_count() or 1
     with Workers(jobs) as workers, ThreadPoolExecutor(max_workers=jobs) as pool:
+        if todo:  # the reference solution's values, once, before any student (raises ReferenceFailed)
+            expected = assignment.expected(limits, workers)
+            progress(f"reference solution: values for {len(expected)} trusted checks (inputs' seed {assignment.seed})")
         futures = {
             pool.submit(grade_submission, s.name, s / f"{assignment.name}.ipynb", assignment, limits, workers): s
             for s in todo
@@ -192,14 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         except (FileNotFoundError, ValueError) as error:
             parser.error(str(error))
         print(f"Grading {name} ...", file=sys.stderr)
-        grade_class(
-            args.submissions,
-            assignment,
-            args.out,
-            limits,
-            args.jobs,
-            progress=lambda line: print(line, file=sys.stderr),
-            resume=args.resume,
-        )
+        try:
+            grade_class(
+                args.submissions,
+                assignment,
+                args.out,
+                limits,
+                args.jobs,
+                progress=lambda line: print(line, file=sys.stderr),
+                resume=args.resume,
+            )
+        except ReferenceFailed as error:
+            parser.exit(2, f"course-grade: cannot grade {name}: {error}\n")
         print(f"Wrote {args.out / name}/grades.csv, feedback/ and summary.md", file=sys.stderr)
     return 0

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -60,7 +61,10 @@ class _Manager(KernelManager):
 class GradingKernel:
     """A started kernel, its folder and its limits; :meth:`connect` hands it to nbval."""
 
-    def __init__(self, box: Sandbox | None, memory_mb: int, processes: int, file_mb: int):
+    def __init__(
+        self, box: Sandbox | None, memory_mb: int, processes: int, file_mb: int, env: Mapping[str, str] | None = None
+    ):
+        kernel_env = {**RUN_ENV, **(env or {})}  # the grader's variables for this run (probe prefix, seed)
         self.box = box
         self.folder = Path(tempfile.mkdtemp(prefix=f"course-grade-{os.getpid()}-kernel-"))
         self.confinement = Confinement(memory_mb, processes, file_mb)
@@ -72,14 +76,18 @@ class GradingKernel:
             connection_file=str(self.folder / "kernel.json"),
         )
         command_prefix = self.confinement.prefix()
-        if box is not None:
-            work, env = str(self.folder), {"PATH": os.environ.get("PATH", os.defpath)}
-            self.manager.prefix = [*command_prefix, *box.command([], self.folder, RUN_ENV)]
+        if box is not None:  # bwrap itself gets only PATH; the kernel gets kernel_env (and the sandbox's own)
+            launch_env = {"PATH": os.environ.get("PATH", os.defpath)}
+            self.manager.prefix = [*command_prefix, *box.command([], self.folder, kernel_env)]
         else:  # today's protections only: a fresh folder, limits; the kernel sees what the grader sees
-            work, env = str(self.folder), {**os.environ, **RUN_ENV}
+            launch_env = {**os.environ, **kernel_env}
             self.manager.prefix = command_prefix
         self.manager.start_kernel(
-            cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cwd=str(self.folder),
+            env=launch_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def connect(self, startup_timeout: float) -> RunningKernel:

@@ -31,6 +31,8 @@ from queue import Empty
 
 import pytest
 
+from course_lib.checks.probe import read_probes
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 POLL_SECONDS = 0.2
 OUTPUT_CAP = 8 * 2**20  # bytes of output kept per notebook
@@ -133,9 +135,10 @@ class GradingSession:
     deleted as soon as pytest has read it, so it is on disk for milliseconds only.
     """
 
-    def __init__(self, notebook: Path, kernel: Callable[[], object]):
+    def __init__(self, notebook: Path, kernel: Callable[[], object], probe_prefix: str | None = None):
         self.notebook = notebook
         self.kernel = kernel
+        self.probe_prefix = probe_prefix  # the start of a probe line this run (course_lib.checks.probe)
         self.results: list[dict] = []
         self.collected = 0
         self.handed_over = False
@@ -164,5 +167,15 @@ class GradingSession:
                 "outcome": "passed" if report.passed else ("skipped" if report.skipped else "failed"),
                 "message": "" if report.passed else strip_ansi(report.longreprtext)[-4000:],
                 "seconds": round(call.duration, 3),
+                "probes": self._probes(item),
             }
         )
+
+    def _probes(self, item) -> list[dict]:
+        """The values the cell handed to ``probe(...)``, read from what it printed."""
+        if not self.probe_prefix:
+            return []
+        text = "".join(
+            out.get("text", "") for out in getattr(item, "test_outputs", None) or [] if out.get("name") == "stdout"
+        )
+        return read_probes(text, self.probe_prefix)

@@ -12,15 +12,18 @@ from __future__ import annotations
 import atexit
 import json
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from course_lib.checks.probe import PREFIX_VARIABLE, SEED_VARIABLE, first_difference
 from course_tools.authoring import make_grading_template
 from course_tools.cells import cell_role, grade_id
 from course_tools.grading.assemble import assemble
+from course_tools.grading.forbidden import forbidden_uses, student_sources
 from course_tools.grading.sandbox import sandbox_for_run
 from course_tools.grading.worker import Job, Workers
 from course_tools.rubrics import Rubric, rubric_for
@@ -39,14 +42,28 @@ class Limits:
     file_mb: int = 256  # largest file the submission may write
 
 
+class ReferenceFailed(RuntimeError):
+    """The reference solution does not pass its own checks: nothing can be graded against it."""
+
+
 @dataclass
 class Assignment:
-    """What grading one exercise needs: the grading template and the rubric."""
+    """What grading one exercise needs: the grading template, the rubric and the reference solution.
+
+    ``seed`` (the inputs hidden checks draw) and ``probe_prefix`` are chosen anew each time an
+    exercise is loaded for grading; :meth:`expected` runs the reference solution once with them and
+    keeps the values each trusted check hands over (:mod:`course_lib.checks.probe`).
+    """
 
     name: str
     template: nbformat.NotebookNode
     rubric: Rubric
     hidden: frozenset[str]  # grade ids of test cells whose canonical source holds hidden tests
+    solution: nbformat.NotebookNode | None = None
+    seed: int = field(default_factory=lambda: secrets.randbelow(2**31))
+    probe_prefix: str = field(default_factory=lambda: f"COURSE-PROBE-{secrets.token_hex(8)}")
+    _expected: dict[str, list[dict]] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, name: str, solutions: Path, rubrics: Path) -> Assignment:
@@ -57,7 +74,40 @@ class Assignment:
             raise FileNotFoundError(f"{solution_path} not found: grading '{name}' needs its solution notebook")
         solution = nbformat.read(solution_path, as_version=4)
         hidden = frozenset(grade_id(c) for c in solution.cells if cell_role(c) == "test" and HIDDEN_MARKER in c.source)
-        return cls(name, make_grading_template(solution), rubric_for(solution, rubrics / f"{name}.yml"), hidden)
+        rubric = rubric_for(solution, rubrics / f"{name}.yml")
+        return cls(name, make_grading_template(solution), rubric, hidden, solution)
+
+    @property
+    def trusted(self) -> frozenset[str]:
+        """Grade ids of the checks decided outside the student's kernel (they hand values to probe())."""
+        return frozenset(item.grade_id for item in self.rubric.autograded if not item.in_process)
+
+    @property
+    def kernel_env(self) -> tuple[tuple[str, str], ...]:
+        return ((PREFIX_VARIABLE, self.probe_prefix), (SEED_VARIABLE, str(self.seed)))
+
+    def expected(self, limits: Limits, workers: Workers | None = None) -> dict[str, list[dict]]:
+        """The values the reference solution hands to each trusted check (run once, then kept)."""
+        with self._lock:
+            if self._expected is None:
+                self._expected = self._run_reference(limits, workers)
+            return self._expected
+
+    def _run_reference(self, limits: Limits, workers: Workers | None) -> dict[str, list[dict]]:
+        if not self.trusted:
+            return {}
+        if self.solution is None:
+            raise ReferenceFailed(f"{self.name}: no reference solution to compare the trusted checks with")
+        records, problem = run_nbval(self.solution, limits, workers, self.kernel_env, self.probe_prefix)
+        by_id = {record["grade_id"]: record for record in records if record.get("grade_id")}
+        for gid in sorted(self.rubric.autograded_points):
+            record = by_id.get(gid)
+            why = problem or ("its cell did not run" if record is None else _feedback_message(record["message"]))
+            if record is None or record["outcome"] != "passed":
+                raise ReferenceFailed(f"solutions/{self.name}.ipynb fails its own check {gid!r}: {why[-600:]}")
+            if gid in self.trusted and not record["probes"]:
+                raise ReferenceFailed(f"solutions/{self.name}.ipynb: check {gid!r} handed no value to probe()")
+        return {gid: by_id[gid]["probes"] for gid in self.trusted}
 
 
 @dataclass
@@ -125,7 +175,11 @@ def default_workers() -> Workers:
 
 
 def run_nbval(
-    nb: nbformat.NotebookNode, limits: Limits, workers: Workers | None = None
+    nb: nbformat.NotebookNode,
+    limits: Limits,
+    workers: Workers | None = None,
+    env: tuple[tuple[str, str], ...] = (),
+    probe_prefix: str | None = None,
 ) -> tuple[list[dict], str | None]:
     """Run ``nb`` under ``pytest --nbval-lax`` with the guard plugin; (cell results, problem).
 
@@ -140,6 +194,8 @@ def run_nbval(
         processes=limits.processes,
         file_mb=limits.file_mb,
         box=sandbox_for_run(),
+        env=env,
+        probe_prefix=probe_prefix,
     )
     return (workers or default_workers()).run(job)
 
@@ -156,28 +212,62 @@ def grade_submission(
         if nb is None:
             return result
         result.answers = _written_answers(nb)
-        records, problem = run_nbval(assemble(nb, assignment.template), limits, workers)
-        _score(result, records, assignment)
+        expected = assignment.expected(limits, workers)
+        graded = assemble(nb, assignment.template)
+        records, problem = run_nbval(graded, limits, workers, assignment.kernel_env, assignment.probe_prefix)
+        _score(result, records, assignment, expected)
+        _forbid(result, student_sources(nb, assignment.template), assignment)
         notes = _run_notes(records, limits) + ([problem] if problem else [])
         if any(c.outcome == "not run" for c in result.cells.values()):
             notes.append("some checks did not run")
         result.status = "; ".join([result.status, *notes])
+    except ReferenceFailed:
+        raise  # the exercise is broken, not the submission: stop the class with the reason
     except Exception as error:  # a grader bug must cost one row, never the class
         result.status = f"grader error: {error.__class__.__name__}: {error}"
     return result
 
 
-def _score(result: SubmissionResult, records: list[dict], assignment: Assignment) -> None:
+#: Feedback comes only from the grader's side: a student's code could put any text (a hidden
+#: test's source, for one) into an error message, so no message from the kernel is shown.
+FAILED_VISIBLE = "This check failed when your notebook was graded: run its cell in your notebook to read why."
+FAILED_HIDDEN = "A hidden test failed."
+KERNEL_DEAD = "This check could not run: the kernel had died in an earlier cell."
+NO_VALUES = (
+    "The check handed no values to the grader: its cell stopped before probe(...), or your code changed "
+    "what the cell prints."
+)
+
+
+def _score(result: SubmissionResult, records: list[dict], assignment: Assignment, expected: dict) -> None:
     for record in records:
         cell = result.cells.get(record.get("grade_id"))
         if cell is None or cell.outcome != "not run":
             continue
-        cell.outcome = "passed" if record["outcome"] == "passed" else "failed"
-        cell.points = cell.max_points if cell.outcome == "passed" else 0.0
-        if cell.outcome == "failed":
-            cell.message = (
-                "A hidden test failed." if cell.grade_id in assignment.hidden else _feedback_message(record["message"])
-            )
+        hidden = cell.grade_id in assignment.hidden
+        ran = record["outcome"] == "passed"
+        message = "" if ran else (FAILED_HIDDEN if hidden else FAILED_VISIBLE)
+        if "Kernel dead on test start" in record.get("message", ""):
+            message = KERNEL_DEAD
+        if ran and cell.grade_id in expected:  # a trusted check: the values decide, compared here
+            difference = first_difference(record["probes"], expected[cell.grade_id])
+            if not record["probes"]:
+                message = NO_VALUES
+            elif difference:
+                message = f"{FAILED_HIDDEN} ({difference.split(':')[0]} differs)" if hidden else difference
+        cell.outcome = "failed" if message else "passed"
+        cell.points = 0.0 if message else cell.max_points
+        cell.message = message
+
+
+def _forbid(result: SubmissionResult, sources: list[str], assignment: Assignment) -> None:
+    """A check whose rubric forbids a name the student's code uses earns nothing (static, see forbidden.py)."""
+    for item in assignment.rubric.autograded:
+        used = forbidden_uses(sources, item.forbidden) if item.forbidden else []
+        cell = result.cells[item.grade_id]
+        if used and cell.outcome == "passed":
+            cell.outcome, cell.points = "failed", 0.0
+            cell.message = f"Your code uses {', '.join(used)}, which this task does not allow."
 
 
 #: What happened in a cell (any cell, graded or not), in words for the status column.
@@ -201,7 +291,7 @@ def _run_notes(records: list[dict], limits: Limits) -> list[str]:
 def _feedback_message(longrepr: str) -> str:
     """The part of nbval's report a student needs: the error, not the cell's source again."""
     if "Kernel dead on test start" in longrepr:
-        return "This check could not run: the kernel had died in an earlier cell."
+        return KERNEL_DEAD
     if "Traceback:" in longrepr:
         longrepr = longrepr.split("Traceback:", 1)[1]
     elif "Input:" in longrepr:  # a timeout or kernel death: nbval's own words come first

@@ -48,10 +48,17 @@ class Job:
     processes: int
     file_mb: int
     box: Sandbox | None
+    env: tuple[tuple[str, str], ...] = ()  # for the kernel: the probe prefix and the inputs' seed
+    probe_prefix: str | None = None
 
     @property
     def kernel_kind(self) -> tuple:
-        return (self.box, self.memory_mb, self.processes, self.file_mb)
+        return (self.box, self.memory_mb, self.processes, self.file_mb, self.env)
+
+    def kernel(self):
+        from course_tools.grading.kernels import GradingKernel
+
+        return GradingKernel(self.box, self.memory_mb, self.processes, self.file_mb, dict(self.env))
 
 
 def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
@@ -81,7 +88,7 @@ def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
             timer.start()
             return running
 
-        session = GradingSession(path, hand_over)
+        session = GradingSession(path, hand_over, job.probe_prefix)
         args = [
             str(path),
             "-c",
@@ -133,8 +140,6 @@ def serve(jobs: Connection, answers: Connection) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     import nbval.plugin  # noqa: F401  (imported once, here, not once per submission)
 
-    from course_tools.grading.kernels import GradingKernel
-
     spare = None
     closing: list[threading.Thread] = []  # a used kernel is cleaned up while the next submission runs
     try:
@@ -148,12 +153,12 @@ def serve(jobs: Connection, answers: Connection) -> None:
             kernel = spare if spare is not None and spare[0] == job.kernel_kind else None
             if kernel is None and spare is not None:
                 spare[1].close()
-            kernel = kernel[1] if kernel else GradingKernel(job.box, job.memory_mb, job.processes, job.file_mb)
+            kernel = kernel[1] if kernel else job.kernel()
             spare = None
             out = io.StringIO()
             try:
                 # The next submission's kernel starts now, while this one runs.
-                spare = (job.kernel_kind, GradingKernel(job.box, job.memory_mb, job.processes, job.file_mb))
+                spare = (job.kernel_kind, job.kernel())
                 answer = _run(job, kernel, out)
             except Exception as error:  # reported as this submission's problem; the worker goes on
                 answer = ([], f"grader error: {error.__class__.__name__}: {error}")
