@@ -7,9 +7,14 @@
   (:func:`check_result`, :func:`check_cases`) and :func:`spying`;
 - :mod:`course_lib.checks.alone`: :func:`call_alone`, the student's code run where no other
   thread of the kernel runs (for checks that measure memory);
+- :mod:`course_lib.checks.probe`: :func:`~course_lib.checks.probe.probe`, which hands a check's
+  values to the grader (compared with the reference solution's outside the student's kernel), and
+  :func:`~course_lib.checks.probe.grading_rng` for inputs drawn anew at each grading run;
 - one module per topic: :mod:`course_lib.checks.fundamentals` (exercise 01),
-  :mod:`course_lib.checks.database` (exercise 03), :mod:`course_lib.checks.caching`
-  (exercise 04) and :mod:`course_lib.checks.monitoring` (exercise 05).
+  :mod:`course_lib.checks.profiling` (exercise 02), :mod:`course_lib.checks.database`
+  (exercise 03), :mod:`course_lib.checks.caching`
+  (exercise 04), :mod:`course_lib.checks.monitoring` (exercise 05) and
+  :mod:`course_lib.checks.resilience` (exercise 06).
 
 A check cell of an exercise imports everything it uses from here (or from elsewhere in
 ``course_lib``) and calls nothing else but the student's answers: a helper defined in a

@@ -8,9 +8,12 @@ expected and a hint. The hidden tests call the same functions with other data.
   must equal ``cachetools``' on the same traces.
 - :func:`check_cache_aside` (and :func:`check_bookstore_cache`, which it runs): reads and
   writes through ``get_book``/``update_price``; no read may return stale data, and reads
-  must hit the cache.
+  must hit the cache. :func:`check_served_from_cache` changes a price behind the cache's
+  back, so that a hit shows in the value returned; :func:`check_ttl` reads the expiry of
+  every key a store holds.
 - :func:`check_stampede_guard`: many threads miss on the same key(s) at once; the backend
-  may be called once per key.
+  may be called once per key. :func:`check_keys_do_not_wait` and :func:`check_guard_recovers`:
+  one key's load does not hold up another's, and a load that raises leaves no lock held.
 - :func:`forbidding`: fail if the code under test calls the course's or cachetools' own
   implementation instead of its own.
 """
@@ -36,7 +39,11 @@ __all__ = [
     "check_policy",
     "check_bookstore_cache",
     "check_cache_aside",
+    "check_served_from_cache",
+    "check_ttl",
     "check_stampede_guard",
+    "check_keys_do_not_wait",
+    "check_guard_recovers",
     "forbidding",
     "Operation",
 ]
@@ -115,8 +122,11 @@ def _replay_reference(policy: str, capacity: int, trace: Trace) -> list[bool]:
     return hits
 
 
-def check_lfu_example(cls: type) -> None:
-    """The worked example of exercise 04, task (a), step by step, with capacity 2."""
+def check_lfu_example(cls: type) -> dict[str, list]:
+    """The worked example of exercise 04, task (a), step by step, with capacity 2.
+
+    Returns what the class gave: the two pairs of ``get`` results and (hits, misses, evictions).
+    """
     what = "the worked example (capacity 2)"
     try:
         cache = cls(2)
@@ -151,15 +161,24 @@ def check_lfu_example(cls: type) -> None:
             hint="count a hit or a miss in every get(), and an eviction whenever put() removes an entry",
         )
     passed(f"{what}: b is evicted, a and c stay; (hits, misses, evictions) = (4, 1, 1)")
+    return {"gets": [first, second], "counters": list(counters)}
 
 
 def check_policy(
-    cls: type, cases: Sequence[tuple[Trace, int]], *, policy: str = "LFU", what: str | None = None, quiet: bool = False
+    cls: type,
+    cases: Sequence[tuple[Trace, int]],
+    *,
+    policy: str = "LFU",
+    what: str | None = None,
+    quiet: bool = False,
+    stats: list | None = None,
 ) -> None:
     """``cls(capacity)`` replays each trace (``get``; ``put`` after a miss) like cachetools' ``policy``.
 
     Its ``hits``, ``misses`` and ``evictions`` attributes must equal the reference's, and it
-    must not delegate to cachetools or to the course's own caches.
+    must not delegate to cachetools or to the course's own caches. If ``stats`` is given, one
+    dict per case is appended to it: the class's counters and its hits and misses as a string
+    (``"H"`` or ``"m"`` per request), what a check cell hands to ``probe``.
     """
     what = what or f"{getattr(cls, '__name__', cls)} against cachetools.{policy}Cache"
     for trace, capacity in cases:
@@ -183,6 +202,10 @@ def check_policy(
                 f"your class used {sorted(set(called))[0]} instead of its own bookkeeping",
                 hint="write the policy yourself with dicts (and, if you like, collections.OrderedDict)",
             )
+        counted = (getattr(cache, "hits", None), getattr(cache, "misses", None), getattr(cache, "evictions", None))
+        if stats is not None:
+            pattern = "".join("H" if hit else "m" for hit in hits)
+            stats.append({"hits": counted[0], "misses": counted[1], "evictions": counted[2], "pattern": pattern})
         expected = reference_stats(policy, capacity, trace)
         reference_hits = _replay_reference(policy, capacity, trace)
         if hits != reference_hits:
@@ -196,7 +219,6 @@ def check_policy(
                 hint="so an earlier eviction chose a different victim: evict the entry with the fewest "
                 "uses (the insertion counts as one); among equals, the one used least recently",
             )
-        counted = (getattr(cache, "hits", None), getattr(cache, "misses", None), getattr(cache, "evictions", None))
         if counted != (expected.hits, expected.misses, expected.evictions):
             raise _fail(
                 what,
@@ -230,13 +252,16 @@ def check_bookstore_cache(
     *,
     what: str = "get_book and update_price",
     quiet: bool = False,
+    results: list | None = None,
+    budget: bool = True,
 ) -> dict[str, int]:
     """Run the operations in order; every read must equal the database, and reads must hit the cache.
 
     Query budget: a read may issue SQL only the first time a book is read, and the first
     time after each write to it (one statement each: ``load_book``). A write may issue
     at most two statements (the ``UPDATE``, and one ``load_book`` if it refreshes the
-    cache). Returns the counts (reads, writes, read statements).
+    cache). ``budget=False`` checks the values only. Returns the counts (reads, writes, read
+    statements); if ``results`` is given, what each read returned is appended to it.
     """
     from course_lib.database.querycount import count_queries
 
@@ -253,7 +278,7 @@ def check_bookstore_cache(
             except Exception as error:
                 call = f"get_book({book_id})" if kind == "read" else f"update_price({book_id}, {operation[2]})"
                 raise _fail(what, f"step {step}: {call} raised {type(error).__name__}: {error}") from error
-            issued = log.count - before
+            issued = log.count - before if budget else 0
             if kind == "write":
                 writes += 1
                 fresh.discard(book_id)
@@ -267,6 +292,8 @@ def check_bookstore_cache(
                 continue
             reads += 1
             read_statements += issued
+            if results is not None:
+                results.append(result)
             _check_read(what, step, operations, book_id, result, _truth(shop, book_id))
             if book_id in fresh and issued:
                 raise _fail(
@@ -300,6 +327,8 @@ def check_cache_aside(
     store: Store | None = None,
     what: str = "get_book and update_price",
     quiet: bool = False,
+    results: list | None = None,
+    budget: bool = True,
 ) -> dict[str, int]:
     """:func:`check_bookstore_cache` for exercise 04's functions, which are given the shop and the cache.
 
@@ -325,7 +354,89 @@ def check_cache_aside(
             operations,
             what=what,
             quiet=quiet,
+            results=results,
+            budget=budget,
         )
+
+
+def check_served_from_cache(
+    get_book: Callable[[Bookstore, Store, int], Any],
+    update_price: Callable[[Bookstore, Store, int, int], Any],
+    shop: Bookstore,
+    store: Store,
+    changes: Sequence[tuple[int, int, int]],
+    *,
+    what: str = "reads from the cache",
+    quiet: bool = False,
+) -> list[Any]:
+    """For each ``(book_id, sneaked, written)``: read the book, change its price to ``sneaked``
+    *behind the cache's back* (``set_price`` on the database, not ``update_price``), read it
+    again, then ``update_price(..., written)`` and read it a third time.
+
+    A cache-aside ``get_book`` answers the second read from the cache (the price before the
+    sneaked change: that is how a hit shows in a value), and the third from the database (the
+    written price). Returns the three reads of each change, in order: the same for every
+    correct answer, so a check cell can hand them to ``probe``.
+    """
+    from course_lib.caching.bookstore import set_price
+
+    reads: list[Any] = []
+    for book_id, sneaked, written in changes:
+        try:
+            first = get_book(shop, store, book_id)
+            with shop.session() as session:
+                set_price(session, book_id, sneaked)
+            second = get_book(shop, store, book_id)
+            update_price(shop, store, book_id, written)
+            third = get_book(shop, store, book_id)
+        except NotImplementedError:
+            raise _not_written(what) from None
+        reads += [first, second, third]
+        if second != first:
+            raise _fail(
+                what,
+                f"book {book_id} was read, then its price was changed in the database without update_price; "
+                f"the next get_book returned {second!r}, not the cached {first!r}",
+                hint="get_book should look in the store first and return what it finds there; "
+                "only a miss goes to the database",
+            )
+        truth = _truth(shop, book_id)
+        if third != truth:
+            raise _fail(
+                what,
+                f"after update_price({book_id}, {written}), get_book({book_id}) returned {third!r}",
+                f"the database says: {truth!r}",
+                hint="update_price must change the database first and then delete (or replace) the cached copy",
+            )
+    if not quiet:
+        passed(f"{what}: {len(changes)} books read again from the cache, and fresh after update_price")
+    return reads
+
+
+def check_ttl(store: Store, *, at_most: float, what: str = "the cached entries' TTL", quiet: bool = False) -> int:
+    """Every key ``store`` (a :class:`~course_lib.caching.stores.RedisStore`) holds expires, within
+    ``at_most`` seconds. Returns how many keys it holds (at least one)."""
+    keys = store.keys()
+    if not keys:
+        raise _fail(what, "the store holds no key: nothing was cached", hint="store each loaded value with store.set")
+    remaining = {key: store.client.pttl(store.key(key)) for key in keys}
+    forever = sorted(key for key, ms in remaining.items() if ms is not None and ms < 0 and ms != -2)
+    if forever:
+        raise _fail(
+            what,
+            f"{len(forever)} of {len(keys)} keys never expire, for example {forever[0]!r}",
+            hint="pass the time-to-live when you store: store.set(key, value, ttl=...)",
+        )
+    longer = sorted(key for key, ms in remaining.items() if ms is not None and ms > at_most * 1000)
+    if longer:
+        raise _fail(
+            what,
+            f"{len(longer)} of {len(keys)} keys expire in more than {at_most:g} s, for example {longer[0]!r}",
+            hint=f"the task asks for a TTL of {at_most:g} seconds",
+        )
+    if not quiet:
+        passed(f"{what}: all {len(keys)} keys expire within {at_most:g} s")
+    return len(keys)
 
 
 def _check_read(
@@ -428,3 +539,139 @@ def check_stampede_guard(
             f"every caller got the value"
         )
     return report.backend_calls
+
+
+def _in_thread(function: Callable[[], Any], timeout: float) -> tuple[bool, Any, BaseException | None]:
+    """Run ``function()`` in a daemon thread; (finished within ``timeout``, its value, its error)."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # reported to the check, never lost in the thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True, name="check-guard")
+    thread.start()
+    thread.join(timeout)
+    return not thread.is_alive(), outcome.get("value"), outcome.get("error")
+
+
+def check_keys_do_not_wait(
+    get_guarded: Callable[[Any, str, Callable[[str], Any]], Any],
+    store: Store,
+    *,
+    wait: float = 5.0,
+    what: str = "two keys loaded at once",
+    quiet: bool = False,
+) -> None:
+    """While one thread's ``load("slow")`` runs, a ``get_guarded`` call for another key must be
+    able to load: ``load("slow")`` waits (up to ``wait`` seconds) for ``load("quick")`` to run.
+
+    The second call starts only once the first is inside ``load``, so a single lock for all keys
+    is caught on any machine, and a lock per key passes on any machine.
+    """
+    import threading
+
+    slow_loading, quick_loaded = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def load(key: str) -> bytes:
+        if key == "quick":
+            quick_loaded.set()
+            return b"quick value"
+        slow_loading.set()
+        waited.append(not quick_loaded.wait(wait))
+        return b"slow value"
+
+    outcomes: dict[str, tuple[bool, Any, BaseException | None]] = {}
+    slow = threading.Thread(
+        target=lambda: outcomes.update(slow=_in_thread(lambda: get_guarded(store, "slow", load), 3 * wait)),
+        daemon=True,
+    )
+    slow.start()
+    if not slow_loading.wait(wait) and not outcomes:
+        raise _fail(what, f"get_guarded(store, 'slow', load) did not call load within {wait:g} s")
+    outcomes["quick"] = _in_thread(lambda: get_guarded(store, "quick", load), 3 * wait)
+    slow.join(3 * wait)
+    for key in ("slow", "quick"):
+        finished, _, error = outcomes.get(key, (False, None, None))
+        if isinstance(error, NotImplementedError):
+            raise _not_written("get_guarded")
+        if not finished:
+            raise _fail(what, f"get_guarded(store, {key!r}, load) never returned", hint="use `with lock:`")
+        if error is not None:
+            raise _fail(what, f"get_guarded(store, {key!r}, load) raised {type(error).__name__}: {error}")
+    results = [outcomes["slow"][1], outcomes["quick"][1]]
+    if waited and waited[0]:
+        raise _fail(
+            what,
+            "the load of 'quick' could not start while the load of 'slow' was running: the two keys "
+            "waited for each other",
+            hint="use one lock per key (a dict of locks, filled under a short-held lock), not one for all keys",
+        )
+    if results != [b"slow value", b"quick value"]:
+        raise _fail(what, f"the calls returned {results!r}, not [b'slow value', b'quick value']")
+    if not quiet:
+        passed(f"{what}: the load of one key does not hold up the load of another")
+
+
+def check_guard_recovers(
+    get_guarded: Callable[[Any, str, Callable[[str], Any]], Any],
+    store: Store,
+    *,
+    ttl: float = 60,
+    timeout: float = 10.0,
+    what: str = "a load that fails once",
+    quiet: bool = False,
+) -> list[Any]:
+    """The first ``load`` raises; that error reaches the caller, and leaves no lock held: the next
+    call loads again, and three more calls are served from the store. Stored with ``ttl`` at most.
+
+    ``load`` returns ``b"load 2"`` on its second call, ``b"load 3"`` on its third (and so on), so
+    a call that loads when it should have found the value shows in what it returns. Returns the
+    five outcomes (the first as the name of the error raised).
+    """
+    calls: list[str] = []
+
+    def load(key: str) -> bytes:
+        calls.append(key)
+        if len(calls) == 1:
+            raise RuntimeError("the database is down")
+        return f"load {len(calls)}".encode()
+
+    outcomes: list[Any] = []
+    for number in range(5):
+        finished, value, error = _in_thread(lambda: get_guarded(store, "flaky", load), timeout)
+        if isinstance(error, NotImplementedError):
+            raise _not_written("get_guarded")
+        if not finished:
+            raise _fail(
+                what,
+                f"call {number + 1} of get_guarded never returned (waited {timeout:g} s)"
+                + (": the failed load left its lock held" if number else ""),
+                hint="use `with lock:`, which releases the lock also when load raises",
+            )
+        outcomes.append(type(error).__name__ if error is not None else value)
+    expected = ["RuntimeError", b"load 2", b"load 2", b"load 2", b"load 2"]
+    if outcomes != expected:
+        raise _fail(
+            what,
+            f"five calls gave {outcomes!r}",
+            f"expected {expected!r}: the error reaches the caller, the next call loads again, later calls hit",
+            hint="let load's exception propagate (do not store anything then); store the value that loaded",
+        )
+    remaining = store.client.pttl(store.key("flaky")) if hasattr(store, "client") else None
+    if remaining is not None and not 0 < remaining <= ttl * 1000:
+        raise _fail(
+            what,
+            "the loaded value never expires"
+            if remaining < 0
+            else f"the loaded value expires in {remaining / 1000:g} s",
+            hint=f"store it with store.set(key, value, ttl={ttl:g})",
+        )
+    if not quiet:
+        passed(f"{what}: the error reaches the caller, the next call loads again, later calls hit the cache")
+    return outcomes

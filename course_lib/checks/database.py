@@ -167,13 +167,15 @@ def check_keyset_pagination(
     size: int,
     what: str = "keyset pagination",
     start_pages: Sequence[int] = (),
+    pages: list | None = None,
 ) -> int:
     """Walk every page with ``keyset_page(session, after, size)`` (``after``: the last row of the
     previous page, or None) and compare each page with ``offset_page(session, page, size)``.
 
     Each keyset call must send exactly one statement, without ``OFFSET``. ``start_pages`` also
     starts walks in the middle (after the last row of those offset pages). Returns the number
-    of pages.
+    of pages; if ``pages`` is given, every page ``keyset_page`` returned is appended to it, as a
+    list of tuples, in the order of the walks (what a check cell hands to ``probe``).
     """
     with store.session() as session:
         expected_pages = []
@@ -199,6 +201,8 @@ def check_keyset_pagination(
                     f"page {number} skipped rows with OFFSET: {' '.join(log.statements[0].sql.split())}",
                     "keyset pagination starts after the last row seen, with a WHERE condition on the sort key",
                 )
+            if pages is not None:
+                pages.append([tuple(row) for row in page or []])
             expected = expected_pages[number] if number < len(expected_pages) else []
             check_equal(
                 [tuple(row) for row in page or []],

@@ -7,7 +7,8 @@ in which an alert fires. None of them depends on how fast the machine is.
 
 - :func:`scrape_after`: an instrumented shop answers requests; its ``/metrics``, parsed.
 - :func:`incident_month`, :func:`quiet_month` and :func:`check_alert`: an alert on a
-  simulated month catches every incident in time and fires nowhere else.
+  simulated month catches every incident in time and fires nowhere else; :func:`alert_firing`:
+  the alert's answer on any timeline, checked to be one boolean per minute.
 - :func:`logged_requests` and :func:`check_lines_match`: every log line a request writes
   carries the id returned in that request's ``X-Request-ID`` header.
 """
@@ -26,7 +27,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from course_lib.checks.core import _not_implemented, check_true
+from course_lib.checks.calls import _resolve, spying
+from course_lib.checks.core import _not_implemented, check_true, passed
 from course_lib.monitoring import alerts
 from course_lib.monitoring.metrics import parse_metrics, sample_values
 from course_lib.monitoring.server import serve_in_thread
@@ -38,6 +40,7 @@ __all__ = [
     "scrape_after",
     "incident_month",
     "quiet_month",
+    "alert_firing",
     "check_alert",
     "LineCollector",
     "logged_requests",
@@ -108,29 +111,53 @@ class Scrape(NamedTuple):
     counts: dict[tuple[str, str, str], int]  #: shop_http_requests_total by (method, route, status)
     observed: dict[tuple[str, str], int]  #: observations in the latency histogram by (method, route)
     bounds: set[str]  #: the latency histogram's bucket bounds, as written in ``le`` ("0.25", "+Inf")
+    buckets: dict[tuple[str, str, str], int]  #: the histogram's cumulative counts by (method, route, le)
+    seconds: dict[tuple[str, str], float]  #: the histogram's sums by (method, route)
+    labels: dict[str, list[str]]  #: the sorted label names of each series name read
+    statuses: list[int]  #: the status codes the requests were answered with, in order
 
 
-def _by_labels(families: list, name: str, *keys: str) -> dict[tuple[str, ...], int]:
-    values = {}
+_SERIES = {
+    "shop_http_requests_total": ("method", "route", "status"),
+    "shop_http_request_duration_seconds_count": ("method", "route"),
+    "shop_http_request_duration_seconds_sum": ("method", "route"),
+    "shop_http_request_duration_seconds_bucket": ("method", "route", "le"),
+}
+
+
+def _by_labels(families: list, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+    """Sample values of ``name`` by the labels ``keys``, added up over any other labels."""
+    values: dict[tuple[str, ...], float] = {}
     for labels, value in sample_values(families, name).items():
         found = dict(labels)
         if found.get("route") != "/metrics":
-            values[tuple(found.get(key, "") for key in keys)] = int(value)
+            key = tuple(found.get(k, "") for k in keys)
+            values[key] = values.get(key, 0.0) + value
     return values
 
 
-def scrape_after(
-    instrument: Callable[[FastAPI, CollectorRegistry], Any], requests: Iterable[tuple[str, str]]
-) -> Scrape:
-    """A fresh shop with ``instrument(app, registry)``: the ``(method, path)`` requests sent, then ``/metrics`` read.
+def _label_names(families: list, name: str) -> list[str]:
+    return sorted({key for labels in sample_values(families, name) for key, _ in labels})
 
-    The requests go over HTTP to the shop served on 127.0.0.1, one after another.
+
+def scrape_after(
+    instrument: Callable[[FastAPI, CollectorRegistry], Any],
+    requests: Iterable[tuple[str, str]],
+    app: FastAPI | None = None,
+) -> Scrape:
+    """An app (a fresh shop unless given) with ``instrument(app, registry)``: the ``(method, path)``
+    requests sent, then ``/metrics`` read.
+
+    The requests go over HTTP to the app served on 127.0.0.1, one after another, each on a
+    connection of its own (the server drops the connection of a handler that raised).
     """
-    app, registry = make_shop(), CollectorRegistry()
+    app, registry = app if app is not None else make_shop(), CollectorRegistry()
     _call_written(instrument, app, registry)
-    with serve_in_thread(app, **_SERVER) as server, httpx.Client(base_url=server.url, timeout=30) as client:
-        for method, path in requests:
-            client.request(method, path)
+    with (
+        serve_in_thread(app, **_SERVER) as server,
+        httpx.Client(base_url=server.url, timeout=30, headers={"Connection": "close"}) as client,
+    ):
+        statuses = [client.request(method, path).status_code for method, path in requests]
         metrics = client.get("/metrics")
     check_true(
         metrics.status_code == 200,
@@ -139,11 +166,15 @@ def scrape_after(
         success="GET /metrics answers 200",
     )
     families = parse_metrics(metrics.text)
-    bounds = {dict(labels)["le"] for labels in sample_values(families, "shop_http_request_duration_seconds_bucket")}
+    values = {name: _by_labels(families, name, *keys) for name, keys in _SERIES.items()}
     return Scrape(
-        counts=_by_labels(families, "shop_http_requests_total", "method", "route", "status"),
-        observed=_by_labels(families, "shop_http_request_duration_seconds_count", "method", "route"),
-        bounds=bounds,
+        counts={key: int(value) for key, value in values["shop_http_requests_total"].items()},
+        observed={key: int(value) for key, value in values["shop_http_request_duration_seconds_count"].items()},
+        bounds={le for _, _, le in values["shop_http_request_duration_seconds_bucket"]},
+        buckets={key: int(value) for key, value in values["shop_http_request_duration_seconds_bucket"].items()},
+        seconds=values["shop_http_request_duration_seconds_sum"],
+        labels={name: _label_names(families, name) for name in _SERIES},
+        statuses=statuses,
     )
 
 
@@ -171,13 +202,47 @@ def quiet_month() -> alerts.Timeline:
     )
 
 
+def alert_firing(
+    alert: Callable[[np.ndarray, np.ndarray, float], Any],
+    requests: np.ndarray,
+    errors: np.ndarray,
+    slo: float = 0.999,
+    *,
+    what: str = "",
+    must_not_call: Sequence[str] = (),
+) -> np.ndarray:
+    """``alert(requests, errors, slo)``, checked to be one boolean per minute and to call none of ``must_not_call``.
+
+    >>> alert_firing(lambda r, e, slo: r > 1, np.array([1, 2]), np.array([0, 0])).tolist()
+    [False, True]
+    """
+    targets = [(name, *_resolve(name)) for name in must_not_call]
+    with spying(targets) as calls:
+        firing = _call_written(alert, np.array(requests), np.array(errors), slo)
+    if calls:
+        used = ", ".join(sorted(set(calls)))
+        check_true(False, f"{what}: burn_rate_alert computes the rules itself", hint=f"do not call {used}")
+    if not (isinstance(firing, np.ndarray) and firing.dtype == bool and firing.shape == np.shape(requests)):
+        check_true(
+            False,
+            f"{what}: burn_rate_alert returns one boolean per minute",
+            hint="return a numpy array of booleans as long as requests",
+        )
+    return firing
+
+
 def check_alert(
     alert: Callable[[np.ndarray, np.ndarray, float], Any],
     timeline: alerts.Timeline,
     deadlines: Sequence[float],
     what: str,
+    *,
+    must_not_call: Sequence[str] = (),
 ) -> alerts.AlertScore:
     """``alert(requests, errors, 0.999)`` catches each incident within its deadline (minutes), and fires nowhere else.
+
+    ``must_not_call`` lists functions (dotted names) the alert must not use. The score's
+    ``episodes`` are the ``[start, end)`` minutes of each stretch of firing.
 
     >>> check_alert(lambda r, e, slo: alerts.multiwindow_burn_rate_alert(r, e, slo=slo), quiet_month(), [], "quiet")
     ✓ quiet: burn_rate_alert returns one boolean per minute
@@ -188,12 +253,8 @@ def check_alert(
         raise ValueError(
             f"give one deadline per incident: {len(timeline.incidents)} incidents, {len(deadlines)} deadlines"
         )
-    firing = _call_written(alert, timeline.requests, timeline.errors, 0.999)
-    check_true(
-        isinstance(firing, np.ndarray) and firing.dtype == bool and firing.shape == timeline.requests.shape,
-        f"{what}: burn_rate_alert returns one boolean per minute",
-        hint="return a numpy array of booleans as long as requests",
-    )
+    firing = alert_firing(alert, timeline.requests, timeline.errors, 0.999, what=what, must_not_call=must_not_call)
+    passed(f"{what}: burn_rate_alert returns one boolean per minute")
     score = alerts.score_alert(firing, timeline)
     for incident, found, minutes, deadline in zip(
         timeline.incidents, score.detected, score.detection_minutes, deadlines

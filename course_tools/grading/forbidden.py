@@ -2,8 +2,8 @@
 
 A check's in-kernel spy (``must_not_call``) sees a forbidden function called; but a student's
 code can take the function before the spy is installed, or replace the spy. Here the grader
-reads the code the student wrote (every code cell that is not the exercise's own, unchanged)
-and resolves what each name refers to through the imports: ``np.percentile`` after
+reads the code the student wrote above the check (every code cell that is not the exercise's
+own, unchanged) and resolves what each name refers to through the imports: ``np.percentile`` after
 ``import numpy as np``, ``p`` after ``from numpy import percentile as p``, ``getattr(np,
 "percentile")``, ``importlib.import_module("numpy").percentile``. A name built at run time from
 pieces of strings is beyond a static reading; the in-kernel spy remains for those.
@@ -26,27 +26,38 @@ import nbformat
 from course_tools.cells import cell_role, grade_id
 
 
-def student_sources(submission: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[str]:
-    """The code the student wrote: code cells that are not test cells and not the template's unchanged."""
+def written_before_checks(graded: nbformat.NotebookNode, template: nbformat.NotebookNode) -> dict[str, list[str]]:
+    """For each test cell (by grade id), the code the student wrote above it: every code cell that is
+    not a test cell and not one of the template's, unchanged. Code below a check cannot change what
+    the check saw, so a shortcut used only there (task (d) calling numpy.percentile) costs nothing
+    in task (a)."""
     canonical = {grade_id(cell) or cell.get("id"): cell.source for cell in template.cells if cell.cell_type == "code"}
-    return [
-        cell.source
-        for cell in submission.cells
-        if cell.cell_type == "code"
-        and cell_role(cell) != "test"
-        and canonical.get(grade_id(cell) or cell.get("id")) != cell.source
-    ]
+    written: list[str] = []
+    before: dict[str, list[str]] = {}
+    for cell in graded.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell_role(cell) == "test":
+            before[grade_id(cell)] = list(written)
+        elif canonical.get(grade_id(cell) or cell.get("id")) != cell.source:
+            written.append(cell.source)
+    return before
 
 
-def forbidden_uses(sources: Iterable[str], forbidden: Sequence[str]) -> list[str]:
-    """The names in ``forbidden`` (dotted) that ``sources`` refer to, in the order of ``forbidden``."""
+def forbidden_uses(sources: Iterable[str], forbidden: Sequence[str], context: Iterable[str] = ()) -> list[str]:
+    """The names in ``forbidden`` (dotted) that ``sources`` refer to, in the order of ``forbidden``.
+
+    ``context`` is the rest of the notebook's code: its imports name things too (an exercise's setup
+    cell that imports ``alerts``), but only ``sources`` are searched for uses.
+
+    >>> forbidden_uses(["f = alerts.multiwindow"], ["course_lib.alerts.multiwindow"], ["from course_lib import alerts"])
+    ['course_lib.alerts.multiwindow']
+    """
     aliases: dict[str, str] = {}
+    for tree in _trees(context):
+        _collect_imports(tree, aliases)
     used: set[str] = set()
-    for source in sources:
-        try:
-            tree = ast.parse(_without_magics(source))
-        except SyntaxError:
-            continue  # such a cell fails when it runs; nothing to resolve
+    for tree in _trees(sources):
         _collect_imports(tree, aliases)
         for node in ast.walk(tree):
             dotted = _resolve(node, aliases)
@@ -60,6 +71,14 @@ def forbidden_uses(sources: Iterable[str], forbidden: Sequence[str]) -> list[str
         if any(u == name or u.startswith(name + ".") or u == module + ".*" for u in used):
             found.append(name)
     return found
+
+
+def _trees(sources: Iterable[str]) -> Iterable[ast.AST]:
+    for source in sources:
+        try:
+            yield ast.parse(_without_magics(source))
+        except SyntaxError:
+            continue  # such a cell fails when it runs; nothing to resolve
 
 
 def _without_magics(source: str) -> str:

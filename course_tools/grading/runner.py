@@ -23,7 +23,7 @@ from course_lib.checks.probe import PREFIX_VARIABLE, SEED_VARIABLE, first_differ
 from course_tools.authoring import make_grading_template
 from course_tools.cells import cell_role, grade_id
 from course_tools.grading.assemble import assemble
-from course_tools.grading.forbidden import forbidden_uses, student_sources
+from course_tools.grading.forbidden import forbidden_uses, written_before_checks
 from course_tools.grading.sandbox import sandbox_for_run
 from course_tools.grading.worker import Job, Workers
 from course_tools.rubrics import Rubric, rubric_for
@@ -216,7 +216,7 @@ def grade_submission(
         graded = assemble(nb, assignment.template)
         records, problem = run_nbval(graded, limits, workers, assignment.kernel_env, assignment.probe_prefix)
         _score(result, records, assignment, expected)
-        _forbid(result, student_sources(nb, assignment.template), assignment)
+        _forbid(result, graded, assignment)
         notes = _run_notes(records, limits) + ([problem] if problem else [])
         if any(c.outcome == "not run" for c in result.cells.values()):
             notes.append("some checks did not run")
@@ -260,10 +260,13 @@ def _score(result: SubmissionResult, records: list[dict], assignment: Assignment
         cell.message = message
 
 
-def _forbid(result: SubmissionResult, sources: list[str], assignment: Assignment) -> None:
-    """A check whose rubric forbids a name the student's code uses earns nothing (static, see forbidden.py)."""
+def _forbid(result: SubmissionResult, graded: nbformat.NotebookNode, assignment: Assignment) -> None:
+    """A check whose rubric forbids a name that the student's code above it uses earns nothing (static,
+    in the grader: :mod:`course_tools.grading.forbidden`)."""
+    context = [cell.source for cell in graded.cells if cell.cell_type == "code"]
+    before = written_before_checks(graded, assignment.template)
     for item in assignment.rubric.autograded:
-        used = forbidden_uses(sources, item.forbidden) if item.forbidden else []
+        used = forbidden_uses(before.get(item.grade_id, []), item.forbidden, context) if item.forbidden else []
         cell = result.cells[item.grade_id]
         if used and cell.outcome == "passed":
             cell.outcome, cell.points = "failed", 0.0
