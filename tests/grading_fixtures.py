@@ -6,6 +6,7 @@ test for the second, and one written answer: 10 autograded points in all.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -182,3 +183,42 @@ def write_class(submissions: Path) -> None:
             path.write_bytes(content)
         else:
             nbformat.write(content(), path)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose command line holds ``marker`` (what an attack left running)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@functools.cache
+def _assignment(name: str, root: Path):
+    from course_tools.grading.runner import Assignment
+
+    return Assignment.load(name, root / "solutions", root / "rubrics")
+
+
+def outcomes_with_answers(name: str, answers: dict[str, str], folder: Path, root: Path) -> dict[str, str]:
+    """Grade ``root/solutions/name.ipynb`` with ``answers`` (by grade id) put in, for real; each
+    check's outcome. Used by the tests of honest and wrong answers (tests/test_answers_*.py)."""
+    from course_tools.cells import grade_id
+    from course_tools.grading.runner import Limits, grade_submission
+
+    answers = dict(answers)
+    nb = nbformat.read(root / "solutions" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) in answers:
+            cell.source = answers.pop(grade_id(cell))
+    assert not answers, f"no answer cells {sorted(answers)}"
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    assignment = _assignment(name, root)  # one reference run for all the answers of a test module
+    result = grade_submission("student", path, assignment, Limits(cell_timeout=60, submission_timeout=300))
+    assert result.status.startswith("graded"), result.status
+    return {gid: cell.outcome for gid, cell in result.cells.items()}

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
-
-from course_tools.cells import grade_id
-from course_tools.grading.runner import Assignment, Limits, grade_submission
+from grading_fixtures import outcomes_with_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "03_database_optimization"
@@ -228,29 +225,10 @@ CASES: dict[str, tuple[dict[str, str], set[str]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def assignment() -> Assignment:
-    return Assignment.load(NAME, ROOT / "solutions", ROOT / "rubrics")
-
-
-def graded(assignment: Assignment, tmp_path: Path, answers: dict[str, str]) -> dict[str, str]:
-    """The outcome of each check for the solution with ``answers`` (by grade id) put in."""
-    nb = nbformat.read(ROOT / "solutions" / f"{NAME}.ipynb", as_version=4)
-    for cell in nb.cells:
-        if grade_id(cell) in answers:
-            cell.source = answers.pop(grade_id(cell))
-    assert not answers, f"no answer cells {sorted(answers)}"
-    path = tmp_path / f"{NAME}.ipynb"
-    nbformat.write(nb, path)
-    result = grade_submission("student", path, assignment, Limits(cell_timeout=60, submission_timeout=300))
-    assert result.status.startswith("graded"), result.status
-    return {gid: cell.outcome for gid, cell in result.cells.items()}
-
-
 @pytest.mark.parametrize("case", CASES)
-def test_answers(assignment: Assignment, tmp_path: Path, case: str) -> None:
+def test_answers(tmp_path: Path, case: str) -> None:
     answers, failing = CASES[case]
-    outcomes = graded(assignment, tmp_path, dict(answers))
+    outcomes = outcomes_with_answers(NAME, answers, tmp_path, ROOT)
     assert set(outcomes) == set(ALL_CHECKS)
     expected = {gid: "failed" if gid in failing else "passed" for gid in ALL_CHECKS}
     assert outcomes == expected

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixtures import CLASS, NAME, _student, make_course
+from grading_fixtures import CLASS, NAME, _student, make_course, processes_with
 from needs import skip_or_fail
 
 from course_tools.grading import runner, sandbox
@@ -180,17 +180,6 @@ raise RuntimeError(f"PROBE-DONE host={{host}} own={{own}} grader={{grader}}")
     }
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 def test_nothing_outlives_the_run(sandboxed, course, tmp_path, monkeypatch):
     _, assignment = course
     marker = f"course-grade-daemon-{uuid.uuid4().hex}"
@@ -224,7 +213,7 @@ raise RuntimeError("PROBE-DONE daemon " + ("started" if os.path.exists("daemon.p
     assert time.monotonic() - start < 60, "the grader waited on output held open by the daemon"
     assert "PROBE-DONE daemon started" in text, text[-2000:]
     assert result.cells["add_visible"].outcome == "passed"
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
     time.sleep(0.5)
     assert not escape.exists()
 

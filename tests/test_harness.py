@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections.abc import Callable
 
 import matplotlib
@@ -248,8 +249,10 @@ def test_compare_keeps_the_slow_function_affordable() -> None:
 
 def test_compare_sees_ten_times_more_work_as_a_clear_speedup() -> None:
     data = list(range(20_000))
-    c = compare(lambda: sum(data), lambda: sum(data[:2_000]), repeats=9, warmup=1, number=10)
-    assert c.ratio > 2  # about 10 in truth; the margin survives a noisy shared machine
+    # On the thread's CPU clock: wall-clock samples lose their ratio when a burst of other work lands
+    # on one side (seen: 1.15 in a bursty-load CI run); CPU time is what the work itself costs.
+    c = compare(lambda: sum(data), lambda: sum(data[:2_000]), repeats=9, warmup=1, number=10, timer=time.thread_time)
+    assert c.ratio > 2  # about 10 in truth
     assert c.ratio_ci[0] > 2
 
 
