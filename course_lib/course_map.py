@@ -40,6 +40,7 @@ from typing import Any, Literal
 __all__ = [
     "MODULES",
     "WITHOUT_EXERCISE",
+    "WITHOUT_LESSON",
     "CourseMapError",
     "Module",
     "Notebook",
@@ -66,6 +67,8 @@ MODULES: Mapping[str, str] = MappingProxyType(
 )
 #: Modules that have no exercise by design.
 WITHOUT_EXERCISE: frozenset[str] = frozenset({"00"})
+#: Modules that have no lesson by design: the exercise is the whole module (the capstone).
+WITHOUT_LESSON: frozenset[str] = frozenset({"07"})
 
 _FILE_NAME = re.compile(r"^(\d\d)_.+\.ipynb$")
 _EXERCISE_HEADING = re.compile(r"^#\s+(?:Exercise\s+\d\d\s*:\s*)?(.+?)\s*$", re.MULTILINE)
@@ -115,6 +118,17 @@ class Module:
     def caption(self) -> str:
         """``"03 Database optimisation"``."""
         return f"{self.number} {self.title}"
+
+    @property
+    def shown_exercise(self) -> Notebook | None:
+        """The exercise as the map shows it: only beside its lesson, or alone in a module that has no
+        lesson by design (:data:`WITHOUT_LESSON`); an exercise ahead of its lesson stays hidden."""
+        return self.exercise if self.lessons or self.number in WITHOUT_LESSON else None
+
+    @property
+    def written(self) -> bool:
+        """Whether a learner can open the module: its lesson, or its exercise if it has no lesson by design."""
+        return bool(self.lessons) or self.shown_exercise is not None
 
 
 def format_minutes(minutes: int) -> str:
@@ -258,6 +272,8 @@ def course_table(modules: Sequence[Module], links_from: str = ".") -> str:
     | --- | --- | --- | --- |
     | 01 X | [X and Y](01_x.ipynb) | *in preparation* | lesson 90 min |
     | 06 Z | *in preparation* | *in preparation* |  |
+
+    A module without a lesson by design (:data:`WITHOUT_LESSON`) shows "none" and its exercise.
     """
 
     def link(notebook: Notebook, text: str) -> str:
@@ -266,12 +282,13 @@ def course_table(modules: Sequence[Module], links_from: str = ".") -> str:
 
     rows = ["| module | lesson | exercise | estimated time |", "| --- | --- | --- | --- |"]
     for module in modules:
-        exercise = module.exercise if module.lessons else None
+        exercise = module.shown_exercise
         shown = [*module.lessons, *([exercise] if exercise else [])]
         time = ", ".join(f"{n.kind} {n.minutes} min" if n.minutes else f"{n.kind} time not stated" for n in shown)
         cells = [
             _cell(module.caption),
-            "<br>".join(link(n, n.title) for n in module.lessons) or "*in preparation*",
+            "<br>".join(link(n, n.title) for n in module.lessons)
+            or ("none" if module.number in WITHOUT_LESSON else "*in preparation*"),
             link(exercise, f"Exercise {module.number}")
             if exercise
             else "none"

@@ -122,8 +122,8 @@ def _toc(modules: list[Module]) -> dict:
     parts = []
     for module in modules:
         chapters = [{"file": f"notebooks/{lesson.stem}"} for lesson in module.lessons]
-        if module.exercise and chapters:
-            chapters.append({"file": f"exercises/{module.exercise.stem}"})
+        if module.shown_exercise:
+            chapters.append({"file": f"exercises/{module.shown_exercise.stem}"})
         if chapters:
             parts.append({"caption": module.caption, "chapters": chapters})
     return {"format": "jb-book", "root": "index", "parts": parts}
@@ -159,8 +159,8 @@ def write_book_source(root: Path, src: Path, modules: list[Module], executed: di
     for module in modules:
         for lesson in module.lessons:
             shutil.copyfile(executed[lesson.path], src / "notebooks" / lesson.name)
-        if module.exercise and module.lessons:
-            shutil.copyfile(module.exercise.path, src / "exercises" / module.exercise.name)
+        if module.shown_exercise:
+            shutil.copyfile(module.shown_exercise.path, src / "exercises" / module.shown_exercise.name)
     (src / "_config.yml").write_text(yaml.safe_dump(_config(), sort_keys=False))
     (src / "_toc.yml").write_text(yaml.safe_dump(_toc(modules), sort_keys=False))
     (src / "index.md").write_text(_index(modules))

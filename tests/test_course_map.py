@@ -17,6 +17,7 @@ import pytest
 
 from course_lib.course_map import (
     MODULES,
+    WITHOUT_LESSON,
     CourseMapError,
     course_map,
     course_root,
@@ -88,7 +89,9 @@ def test_readme_shows_the_course_table_between_its_markers():
     readme = (ROOT / "README.md").read_text()
     block = readme.split(course_views.README_START, 1)[1].split(course_views.README_END, 1)[0]
     assert block.strip() == course_table(course_map(ROOT))
-    assert "*in preparation*" in block and all(f"| {n} {t} |" in block for n, t in MODULES.items())
+    assert all(f"| {n} {t} |" in block for n, t in MODULES.items())
+    unwritten = [m.caption for m in course_map(ROOT) if not m.written]
+    assert ("*in preparation*" in block) == bool(unwritten), unwritten
 
 
 def test_the_module_list_is_written_once():
@@ -125,6 +128,26 @@ def test_the_map_orders_lesson_then_lab_and_keeps_unwritten_modules(tmp_path):
     assert row.endswith("| lesson 120 min, lab 45 min, exercise 75 min |")
     assert "| 01 Performance fundamentals | *in preparation* | *in preparation* |" in table
     assert "| 00 Start here | *in preparation* | none |" in table  # 00 has no exercise by design
+
+
+def test_an_exercise_shows_alone_only_in_a_module_without_a_lesson_by_design(tmp_path):
+    root = small_course(tmp_path)
+    write_exercise(root / "exercises" / "07_capstone.ipynb", "# Exercise 07: Capstone\n\n**Time:** about 270 minutes.")
+    write_exercise(root / "exercises" / "04_ahead.ipynb", "# Exercise 04: Ahead of its lesson")
+    modules = {m.number: m for m in course_map(root)}
+    assert modules["07"].number in WITHOUT_LESSON and modules["07"].written
+    assert modules["07"].shown_exercise.name == "07_capstone.ipynb"
+    assert modules["04"].exercise is not None and modules["04"].shown_exercise is None and not modules["04"].written
+    table = course_table(list(modules.values()))
+    row = next(line for line in table.splitlines() if line.startswith("| 07 "))
+    assert row.endswith("| none | [Exercise 07](exercises/07_capstone.ipynb) | exercise 270 min |")
+    assert "| 04 Caching | *in preparation* | *in preparation* |  |" in table
+
+
+def test_the_capstone_module_is_written_and_shown_in_the_course_table():
+    capstone = next(m for m in course_map(ROOT) if m.number == "07")
+    assert capstone.written and capstone.shown_exercise.name == "07_capstone_slo.ipynb"
+    assert "[Exercise 07](exercises/07_capstone_slo.ipynb)" in course_table(course_map(ROOT))
 
 
 def test_an_exercise_s_own_metadata_wins_over_its_heading(tmp_path):
