@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixtures import CLASS, NAME, make_course, solution_notebook, write_class
+from grading_fixtures import ADD, CLASS, NAME, _student, make_course, solution_notebook, write_class
 
 from course_tools.cells import grade_id
 from course_tools.grading.assemble import assemble
@@ -244,3 +244,21 @@ def test_a_linked_output_folder_is_refused(graded, tmp_path):
     with pytest.raises(UnsafeOutput, match="is a symbolic link"):
         write_reports(list(graded["results"].values()), graded["assignment"], tmp_path / "out")
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_notebook_stopped_at_its_deadline_keeps_what_ran_before(tmp_path):
+    """A cell that ignores the interrupt runs into the notebook's deadline; the checks above it keep
+    their points, the ones after it fail on the killed kernel."""
+    root = make_course(tmp_path / "course")
+    stuck = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)"
+    path = tmp_path / "stuck.ipynb"
+    nbformat.write(_student({"add_answer": ADD, "mul_answer": stuck}), path)
+    assignment = Assignment.load(NAME, root / "solutions", root / "rubrics")
+    # the deadline (10 s) comes before nbval gives up on the cell (5 s, then 10 s waiting for output)
+    result = grade_submission("stuck", path, assignment, Limits(cell_timeout=5, submission_timeout=10))
+    assert "stopped after 10 s for the whole notebook" in result.status
+    assert {g: c.outcome for g, c in result.cells.items()} == {
+        "add_visible": "passed",
+        "add_hidden": "passed",
+        "mul_visible": "failed",
+    }

@@ -124,7 +124,9 @@ def _run(job: Job, kernel, out: io.StringIO) -> tuple[list[dict], str | None]:
             f"results rejected: {len(session.results)} results for {code_cells} code cells "
             f"({session.collected} collected)"
         )
-    return (session.results if problem is None else []), problem
+    # At the deadline the cells that ran keep their results (the rest failed on the dead kernel);
+    # any other problem means the records cannot be trusted to match the notebook.
+    return (session.results if problem is None or stopped.is_set() else []), problem
 
 
 def _die_with_parent() -> None:
