@@ -303,7 +303,8 @@ def populate(engine: Engine, scale: Scale | None = None, seed: int = 0) -> dict[
             for index in table.indexes:
                 if index.name in _MODEL_INDEXES:
                     connection.execute(CreateIndex(index))
-            connection.execute(insert(table), rows[name])
+            if rows[name]:  # an empty list would insert one row of defaults
+                connection.execute(insert(table), rows[name])
         if engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequences on
             for table in TABLES:
                 connection.execute(

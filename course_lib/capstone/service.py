@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 #: The data the capstone runs on: the bookstore's default scale, one fixed seed.
-CAPSTONE_SCALE = Scale()
+CAPSTONE_SCALE = Scale(orders=0)  # the service never reads orders: half the rows, twice as fast to build
 CAPSTONE_SEED = 7
 
 Sleep = Callable[[float], Awaitable[Any]]
