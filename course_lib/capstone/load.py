@@ -12,8 +12,6 @@ only in the service. :func:`run_mix` sends them on a Poisson schedule at a fixed
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,8 +21,7 @@ import numpy as np
 from course_lib.bookstore.data import Scale
 from course_lib.capstone.service import CAPSTONE_SCALE, Parts, Service, capstone_service
 from course_lib.capstone.warehouse import Warehouse
-from course_lib.loadtest.client import HttpClient
-from course_lib.loadtest.generator import FAILURES, _run, check_local_url, poisson_schedule
+from course_lib.loadtest.generator import poisson_schedule, run_open
 from course_lib.loadtest.results import LoadResult
 from course_lib.monitoring.server import RunningServer, serve_in_thread
 
@@ -82,39 +79,10 @@ def run_mix(
     Each request is timed from its intended start; requests unanswered ``timeout`` seconds after
     the last start are cancelled and count as unfinished (status -1).
     """
-    check_local_url(url)
     offsets = poisson_schedule(rate, len(paths) / rate * 1.5 + 1, seed)[: len(paths)]
     if offsets.size < len(paths):
         raise ValueError("the schedule is shorter than the workload: lower the number of paths")
-
-    async def main() -> LoadResult:
-        n = offsets.size
-        sent, done, status = np.full(n, np.nan), np.full(n, np.nan), np.full(n, -1)
-        async with HttpClient(url, max_connections=200, timeout=timeout) as client:
-            await client.get("/books?limit=1")  # warm-up, not recorded
-            t0 = time.perf_counter()
-
-            async def one(i: int) -> None:
-                sent[i] = time.perf_counter() - t0
-                try:
-                    status[i] = await client.get(paths[i])
-                except FAILURES:
-                    status[i] = 0
-                done[i] = time.perf_counter() - t0
-
-            tasks = []
-            for i, start in enumerate(offsets):
-                if (wait := t0 + start - time.perf_counter()) > 0:
-                    await asyncio.sleep(wait)
-                tasks.append(asyncio.create_task(one(i)))
-            await asyncio.wait(tasks, timeout=timeout)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        status[np.isnan(done)] = -1
-        return LoadResult(name, offsets, sent, done, status, t0=t0, seconds=float(offsets[-1]), kind="open")
-
-    return _run(main())
+    return run_open(url, offsets, paths=paths, warmup="/books?limit=1", timeout=timeout, max_in_flight=200, name=name)
 
 
 @dataclass(frozen=True)

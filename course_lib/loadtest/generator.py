@@ -32,7 +32,7 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -119,11 +119,16 @@ def run_open(
     schedule: np.ndarray,
     *,
     path: str = "/work",
+    paths: Sequence[str] | None = None,
+    warmup: str = "/",
     timeout: float = 10.0,
     max_in_flight: int = 1000,
     name: str = "open loop",
 ) -> LoadResult:
     """Send one ``GET path`` at each time of ``schedule`` (seconds from the start); wait for all.
+
+    ``paths``, if given, holds one path per scheduled request (a workload mix) instead of ``path``;
+    ``warmup`` is requested once before the clock starts (not recorded), to open the first connection.
 
     Each request runs on its own task, so a slow answer delays no other request; at most
     ``max_in_flight`` connections are open at once (beyond that, requests wait for one, and
@@ -136,18 +141,21 @@ def run_open(
         raise ValueError("schedule must be a non-empty, sorted array of start times >= 0 (seconds)")
     if offsets.size > MAX_REQUESTS or offsets[-1] > MAX_SECONDS:
         raise ValueError(f"the schedule is over the bounds: {MAX_REQUESTS} requests, {MAX_SECONDS} s")
+    paths = [path] * offsets.size if paths is None else list(paths)
+    if len(paths) != offsets.size:
+        raise ValueError(f"{len(paths)} paths for {offsets.size} scheduled requests: give one path per request")
 
     async def main() -> LoadResult:
         n = offsets.size
         sent, done, status = np.full(n, np.nan), np.full(n, np.nan), np.full(n, -1)
         async with HttpClient(url, max_connections=max_in_flight, timeout=timeout) as client:
-            await client.get("/")  # one warm-up request, not recorded: the first connection
+            await client.get(warmup)  # one warm-up request, not recorded: the first connection
             t0 = time.perf_counter()
 
             async def one(i: int) -> None:
                 sent[i] = time.perf_counter() - t0
                 try:
-                    status[i] = await client.get(path)
+                    status[i] = await client.get(paths[i])
                 except FAILURES:
                     status[i] = 0
                 done[i] = time.perf_counter() - t0
